@@ -1,0 +1,4 @@
+"""``python -m mevreport`` runs the command line."""
+from .cli import entry
+
+entry()

@@ -1,0 +1,195 @@
+"""The analyze stage: a pure function from :class:`Graph` to :class:`Report`.
+
+No torch execution and no I/O happen here (DESIGN §1): costs come from the
+registry, memory from liveness over execution order, module figures from
+rolling node figures up their module paths, so every module's number is the
+sum of its nodes' and the root's is the total.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from .costs import cost_of
+from .graph import Graph, Node, TensorStats
+from .report import (
+    SCHEMA_VERSION, CaptureSummary, Environment, InputSummary, ModelInfo, ModuleRow, ParamSummary, Report,
+    ReportNode, ReportWarning, ToolInfo, Totals, UncountedOp,
+)
+
+DEAD_ZERO_FRACTION = 0.99  # an output this fraction zeros is flagged as dead
+LARGE_ABS_VALUE = 1e4      # float32 outputs beyond this are flagged (halves: a quarter of their range)
+_HALF_LIMITS = {"float16": 65504.0 / 4, "bfloat16": 3.39e38 / 4}
+_CREATION_OPS = {"zeros", "zeros_like", "new_zeros", "full", "full_like", "new_full", "fill", "fill_", "zero_",
+                 "empty", "empty_like", "new_empty", "empty_strided", "arange", "ones", "ones_like", "scalar_tensor",
+                 "lift_fresh", "lift_fresh_copy", "tril", "triu", "masked_fill", "masked_fill_", "where"}
+WARNINGS_PER_KIND = 50
+
+
+def op_short(op: str) -> str:
+    """``aten.convolution.default`` -> ``convolution``."""
+    parts = op.split(".")
+    return parts[1] if len(parts) >= 2 else op
+
+
+def liveness(nodes: tuple[Node, ...], output_ids: tuple[int, ...]) -> tuple[int, list[int]]:
+    """Peak bytes of op outputs alive at once, and live bytes after each node.
+
+    A node's new storage is alive from its production until the last node that
+    reads it or any view of it; model outputs stay alive to the end.
+    Parameters and inputs are not op outputs and are not counted.
+    """
+    last_use = {n.id: n.id for n in nodes}
+    owner_of = {}  # node id -> storage owner for alias outputs
+    for n in nodes:
+        owner_of[n.id] = next((a for a in n.alias_of if a >= 0), n.id)
+    for n in nodes:
+        for src in n.inputs:
+            for owner in {src, owner_of.get(src, src)}:
+                last_use[owner] = max(last_use.get(owner, owner), n.id)
+        for a in n.alias_of:
+            if a >= 0:
+                last_use[a] = max(last_use.get(a, a), n.id)
+    end = len(nodes)
+    for out in output_ids:
+        last_use[out] = end
+        last_use[owner_of.get(out, out)] = end
+    frees: dict[int, int] = Counter()
+    for n in nodes:
+        if n.output_bytes:
+            frees[last_use[n.id]] += n.output_bytes
+    live = peak = 0
+    timeline: list[int] = []
+    for n in nodes:
+        live += n.output_bytes
+        peak = max(peak, live)
+        timeline.append(live)
+        live -= frees.get(n.id, 0)
+    return peak, timeline
+
+
+def _prefixes(path: str) -> list[str]:
+    """The module itself and every ancestor, root ("") included."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list[ReportWarning]:
+    out: list[ReportWarning] = []
+    first_bad = next((n for n in nodes if n.stats and (n.stats.nan_count or n.stats.inf_count)), None)
+    if first_bad is not None:
+        s = first_bad.stats
+        assert s is not None
+        out.append(ReportWarning(
+            "nan_origin", first_bad.id,
+            f"first NaN/Inf produced by node {first_bad.id} ({op_short(first_bad.op)}) in module "
+            f"'{first_bad.module_path or '<root>'}': {s.nan_count} NaN, {s.inf_count} Inf",
+        ))
+    per_kind: Counter = Counter()
+
+    def add(kind: str, node: int | None, message: str) -> None:
+        per_kind[kind] += 1
+        if per_kind[kind] <= WARNINGS_PER_KIND:
+            out.append(ReportWarning(kind, node, message))
+
+    for n in nodes:
+        s = n.stats
+        if s is None or op_short(n.op) in _CREATION_OPS or s.numel < 16:
+            continue
+        where = f"node {n.id} ({op_short(n.op)}) in '{n.module_path or '<root>'}'"
+        if s.zero_fraction >= DEAD_ZERO_FRACTION:
+            add("dead_activation", n.id, f"{where}: {s.zero_fraction:.1%} of outputs are exactly zero")
+        limit = _HALF_LIMITS.get(n.outputs[0].dtype, LARGE_ABS_VALUE)
+        if s.abs_max is not None and s.abs_max > limit:
+            add("large_values", n.id, f"{where}: |max| = {s.abs_max:.4g}")
+    for kind, count in sorted(per_kind.items()):
+        if count > WARNINGS_PER_KIND:
+            out.append(ReportWarning(kind, None, f"{count - WARNINGS_PER_KIND} more '{kind}' warnings not listed"))
+    for op, count in sorted(uncounted.items()):
+        first = next(n.id for n in nodes if n.op == op)
+        out.append(ReportWarning("uncounted_op", first, f"no cost rule for {op} ({count} node(s)); not in MACs/FLOPs"))
+    for note in graph.capture.notes:
+        out.append(ReportWarning("capture_note", None, note))
+    return out
+
+
+def _stats_or_none(stats: dict[int, TensorStats], node_id: int) -> TensorStats | None:
+    return stats.get(node_id)
+
+
+def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, tool_version: str,
+                  title: str | None = None, label: str | None = None) -> Report:
+    """Build the report from a captured graph (pure)."""
+    m = graph.measurements
+    uncounted: Counter = Counter()
+    nodes: list[ReportNode] = []
+    for n in graph.nodes:
+        cost = cost_of(n)
+        if cost is None:
+            uncounted[n.op] += 1
+        nodes.append(ReportNode(
+            id=n.id, op=n.op, module_path=n.module_path, inputs=n.inputs, outputs=n.outputs,
+            macs=cost.macs if cost else None, flops=cost.flops if cost else None, output_bytes=n.output_bytes,
+            latency_ms=m.node_latency_ms.get(n.id), stats=_stats_or_none(m.node_stats, n.id),
+            module_call=n.module_call, uncounted=cost is None,
+        ))
+
+    timed = bool(m.node_latency_ms)
+    agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0] for mod in graph.modules}
+    agg.setdefault("", [0, 0, 0.0, 0, 0])
+    for rn in nodes:
+        for p in _prefixes(rn.module_path):
+            row = agg.get(p)
+            if row is None:
+                continue
+            row[0] += rn.macs or 0
+            row[1] += rn.flops or 0
+            row[2] += rn.latency_ms or 0.0
+            row[3] += rn.output_bytes
+            row[4] += 1
+    module_rows = tuple(
+        ModuleRow(path=mod.path, class_name=mod.class_name, params=mod.params, macs=int(agg[mod.path][0]),
+                  flops=int(agg[mod.path][1]), latency_ms=agg[mod.path][2] if timed else None,
+                  activation_bytes=int(agg[mod.path][3]), calls=mod.calls, depth=mod.depth, nodes=int(agg[mod.path][4]))
+        for mod in graph.modules
+    )
+
+    weights = [p for p in graph.params if not p.is_buffer]
+    buffers = [p for p in graph.params if p.is_buffer]
+    peak, timeline = liveness(graph.nodes, graph.output_node_ids)
+    trainable = sum(p.numel for p in weights if p.trainable)
+    param_bytes = sum(p.nbytes for p in weights)
+    activation_bytes = sum(n.output_bytes for n in nodes)
+    # params + grads of trainable params + Adam's two fp32 states + every activation kept for backward
+    training_estimate = param_bytes + sum(p.nbytes for p in weights if p.trainable) + 2 * 4 * trainable + activation_bytes
+    totals = Totals(
+        params=sum(p.numel for p in weights), trainable_params=trainable, param_bytes=param_bytes,
+        buffer_bytes=sum(p.nbytes for p in buffers), macs=sum(n.macs or 0 for n in nodes),
+        flops=sum(n.flops or 0 for n in nodes), activation_bytes=activation_bytes, peak_activation_bytes=peak,
+        latency_ms=m.forward_latency_ms, frozen_params=sum(p.numel for p in weights if not p.trainable),
+        buffers=sum(p.numel for p in buffers), measured_peak_bytes=m.measured_peak_bytes,
+        training_memory_estimate_bytes=training_estimate, latency_spread_ms=m.forward_latency_spread_ms,
+        latency_runs=m.latency_runs, nodes=len(nodes), uncounted_nodes=sum(uncounted.values()),
+    )
+    cap = graph.capture
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        tool=ToolInfo("mevreport", tool_version),
+        created_at=created_at,
+        model=ModelInfo(graph.model_name, graph.model_class),
+        environment=environment,
+        capture=CaptureSummary(cap.method, cap.notes, cap.grad_enabled, cap.training, cap.fake),
+        inputs=tuple(InputSummary(i.name, i.shape, i.dtype) for i in graph.inputs),
+        totals=totals,
+        modules=module_rows,
+        nodes=tuple(nodes),
+        uncounted_ops=tuple(UncountedOp(op, c) for op, c in sorted(uncounted.items(), key=lambda kv: (-kv[1], kv[0]))),
+        warnings=tuple(_warnings(graph, nodes, uncounted)),
+        title=title,
+        label=label,
+        params=tuple(ParamSummary(p.name, p.shape, p.dtype, p.numel, p.trainable, p.is_buffer, p.tied_names)
+                     for p in graph.params),
+        weight_stats=m.weight_stats,
+        memory_timeline=tuple(timeline),
+    )

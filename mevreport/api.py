@@ -1,0 +1,103 @@
+"""The Python API of DESIGN §2: ``analyze``, ``generate``, ``load``."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ._version import __version__
+from .analyze import analyze_graph
+from .capture import capture as run_capture
+from .errors import ReportReadError
+from .report import SCHEMA_VERSION, Environment, Report
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The working directory's commit, when it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: str) -> Environment:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(torch.device(device))
+    elif device == "meta":
+        name = "fake tensors (no data)"
+    else:
+        name = platform.processor() or platform.machine()
+    return Environment(torch=torch.__version__, python=platform.python_version(), platform=platform.platform(),
+                       device=device, device_name=name, git_commit=git_commit())
+
+
+def analyze(model: nn.Module, inputs: Any = None, device: str | torch.device | None = None,
+            capture: str = "auto", stats: bool = True, title: str | None = None, *,
+            runs: int = 3, grad: bool = False, label: str | None = None, name: str | None = None,
+            progress: Callable[[str], None] | None = None) -> Report:
+    """Run ``model`` on ``inputs`` and return its :class:`Report`.
+
+    ``inputs`` is a tensor, a tuple/list of positional arguments or a dict of
+    keyword arguments.  ``device=None`` runs where the model is; ``"meta"``
+    analyses without data.  ``runs`` timed runs give the median latency
+    (0 skips timing).  The model is left as it was found.
+    """
+    graph = run_capture(model, inputs, device=device, method=capture, stats=stats, grad=grad, runs=runs,
+                        name=name, progress=progress)
+    return analyze_graph(
+        graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
+    )
+
+
+def generate(model: nn.Module, inputs: Any, path: str | Path, **analyze_options: Any) -> Report:
+    """``analyze`` then ``save_html``; returns the :class:`Report`.
+
+    A one-line call for the end of a training loop:
+    ``mevreport.generate(model, batch, "report.html")``.
+    """
+    from .fileio import check_writable
+    check_writable(path)
+    report = analyze(model, inputs, **analyze_options)
+    report.save_html(path)
+    return report
+
+
+def load(path: str | Path) -> Report:
+    """A :class:`Report` from a saved JSON document or HTML report.
+
+    The HTML report embeds the JSON document in a ``<script
+    type="application/json">`` element; it is read as data, never evaluated.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportReadError(f"no such file: {str(p)!r}") from None
+    except IsADirectoryError:
+        raise ReportReadError(f"{str(p)!r} is a directory, not a report") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportReadError(f"cannot read {str(p)!r}: {exc}") from None
+    if p.suffix.lower() in (".html", ".htm") or text.lstrip().startswith("<"):
+        from .render.embed import extract_embedded_json
+        text = extract_embedded_json(text, str(p))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportReadError(f"{str(p)!r} is not a mevreport JSON document: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")
+    try:
+        return Report.from_dict(data)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ReportReadError(f"{str(p)!r} is a malformed mevreport report: {exc}") from None
+
+
+__all__ = ["analyze", "generate", "load", "Report"]

@@ -1,0 +1,48 @@
+"""Analysis without data: parameters and inputs as fake tensors (DESIGN §1).
+
+Fake tensors carry shapes, dtypes and a device but no storage, so a 70B
+model costs no memory.  Plain ``device="meta"`` breaks on the data-dependent
+checks real models make (Hugging Face mask code calls ``.item()``); under
+``FakeTensorMode`` those checks pass.  Fake parameters are given a real device
+type ("cpu" when the model lives on meta) so device comparisons in model code
+agree, and they are swapped in through ``functional_call`` so the user's
+module is never modified.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from .inputs import map_tensors
+
+
+def fake_runner(model: nn.Module, args: tuple, kwargs: dict, device: torch.device
+                ) -> tuple[Callable[[], Any], FakeTensorMode, dict[str, torch.Tensor], tuple, dict]:
+    """A zero-argument run function, the mode to run it under, the fake state and fake inputs."""
+    fake_device = torch.device("cpu") if device.type == "meta" else device
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+
+    def fake_like(t: torch.Tensor) -> torch.Tensor:
+        dev = fake_device if t.device.type == "meta" or device.type == "meta" else t.device
+        out = torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype, device=dev)
+        if isinstance(t, nn.Parameter):
+            out.requires_grad_(t.requires_grad)
+        return out
+
+    with mode:
+        state = {n: fake_like(t) for n, t in list(model.named_parameters(remove_duplicate=False))
+                 + list(model.named_buffers(remove_duplicate=False))}
+        # Tied parameters must stay one tensor.
+        by_id: dict[int, torch.Tensor] = {}
+        for n, t in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False)):
+            state[n] = by_id.setdefault(id(t), state[n])
+        fargs = map_tensors(args, fake_like)
+        fkwargs = map_tensors(kwargs, fake_like)
+
+    def run() -> Any:
+        return torch.func.functional_call(model, state, fargs, fkwargs, tie_weights=True, strict=False)
+
+    return run, mode, state, fargs, fkwargs

@@ -1,0 +1,95 @@
+"""Which module is running: a stack kept by global forward hooks.
+
+Global hooks (rather than hooks on each module) see every module call,
+including modules reached through shared or tied references, and are removed
+in one place.  Paths are the names ``named_modules()`` gives, so a module
+shared under two names reports the first one, exactly as torch does.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+class ModuleTracker:
+    """Keeps the stack of (path, call index) of the modules now running."""
+
+    def __init__(self, root: nn.Module) -> None:
+        self._names: dict[int, str] = {}
+        self.class_names: dict[str, str] = {}
+        for name, module in root.named_modules():
+            self._names.setdefault(id(module), name)
+            self.class_names.setdefault(name, type(module).__name__)
+        self.calls: Counter[str] = Counter()
+        self.order: list[str] = []  # first-call order, for a stable module list
+        self._stack: list[tuple[str, int]] = []
+
+    @property
+    def current(self) -> tuple[str, int]:
+        """Innermost running module and which call of it this is."""
+        return self._stack[-1] if self._stack else ("", 0)
+
+    def _pre(self, module: nn.Module, args: object) -> None:
+        name = self._names.get(id(module))
+        if name is None:  # a module built inside forward: its ops belong to the caller
+            return
+        if name not in self.calls:
+            self.order.append(name)
+        call = self.calls[name]
+        self.calls[name] += 1
+        self._stack.append((name, call))
+
+    def _post(self, module: nn.Module, args: object, output: object) -> None:
+        name = self._names.get(id(module))
+        if name is not None and self._stack and self._stack[-1][0] == name:
+            self._stack.pop()
+
+    def reset_stack(self) -> None:
+        self._stack.clear()
+
+    @contextmanager
+    def active(self) -> Iterator["ModuleTracker"]:
+        """Install the global hooks for the duration of the block.
+
+        The post hook is not ``always_call``: when forward raises, the stack
+        keeps the innermost failing module so the error can name it.
+        """
+        pre = nn.modules.module.register_module_forward_pre_hook(self._pre)
+        post = nn.modules.module.register_module_forward_hook(self._post)
+        try:
+            yield self
+        finally:
+            pre.remove()
+            post.remove()
+
+
+def module_param_counts(root: nn.Module) -> dict[str, int]:
+    """Parameters under each module path, each parameter counted once."""
+    counts: dict[str, int] = {}
+    for name, module in root.named_modules():
+        seen: set[int] = set()
+        total = 0
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+        counts[name] = total
+    return counts
+
+
+def is_meta_model(root: nn.Module) -> bool:
+    """True when any parameter or buffer lives on the meta device."""
+    for t in list(root.parameters()) + list(root.buffers()):
+        if t.device.type == "meta":
+            return True
+    return False
+
+
+def model_device(root: nn.Module) -> torch.device:
+    for t in list(root.parameters()) + list(root.buffers()):
+        return t.device
+    return torch.device("cpu")

@@ -1,0 +1,195 @@
+"""Cost rules for matmul-like work: MACs, and FLOPs = 2·MACs + bias adds.
+
+Formulas follow ``torch.utils.flop_counter`` where it is right (mm, addmm,
+bmm, baddbmm, convolution) and cover what it misses: the CPU flash-attention
+kernel, every fused SDPA kernel, the ``nn.MultiheadAttention`` fast path,
+and ``aten.linear`` / ``conv*d`` / ``einsum`` as they appear in export graphs.
+Attention counts Q·Kᵀ and A·V over the full L×S square; masks and causality
+are ignored (DESIGN §3).
+"""
+from __future__ import annotations
+
+from ..graph import Node, TensorMeta
+from .registry import Cost, arg, out_numel, prod, register, tensor_args
+
+SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
+
+
+def _mm(m: int, k: int, n: int, bias: bool) -> Cost:
+    macs = m * k * n
+    return Cost(macs, 2 * macs + (m * n if bias else 0))
+
+
+@register("aten.mm", formula="MACs m·k·n; FLOPs 2·MACs")
+def mm_cost(node: Node) -> Cost:
+    a, b = tensor_args(node)[:2]
+    return _mm(a.shape[0], a.shape[1], b.shape[1], bias=False)
+
+
+@register("aten.addmm", "aten._addmm_activation",
+          formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add)")
+def addmm_cost(node: Node) -> Cost:
+    _, a, b = tensor_args(node)[:3]
+    return _mm(a.shape[0], a.shape[1], b.shape[1], bias=True)
+
+
+@register("aten.bmm", formula="MACs b·m·k·n; FLOPs 2·MACs")
+def bmm_cost(node: Node) -> Cost:
+    a, b = tensor_args(node)[:2]
+    macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    return Cost(macs, 2 * macs)
+
+
+@register("aten.baddbmm", formula="MACs b·m·k·n; FLOPs 2·MACs + b·m·n (bias add)")
+def baddbmm_cost(node: Node) -> Cost:
+    _, a, b = tensor_args(node)[:3]
+    macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    return Cost(macs, 2 * macs + out_numel(node))
+
+
+@register("aten.mv", formula="MACs m·n; FLOPs 2·MACs")
+def mv_cost(node: Node) -> Cost:
+    a = tensor_args(node)[0]
+    return Cost(prod(a.shape), 2 * prod(a.shape))
+
+
+@register("aten.addmv", formula="MACs m·n; FLOPs 2·MACs + m")
+def addmv_cost(node: Node) -> Cost:
+    _, a = tensor_args(node)[:2]
+    return Cost(prod(a.shape), 2 * prod(a.shape) + a.shape[0])
+
+
+@register("aten.dot", "aten.vdot", formula="MACs n; FLOPs 2·n")
+def dot_cost(node: Node) -> Cost:
+    n = tensor_args(node)[0].numel
+    return Cost(n, 2 * n)
+
+
+@register("aten.matmul", formula="MACs of the broadcast batched product; FLOPs 2·MACs")
+def matmul_cost(node: Node) -> Cost:
+    a, b = tensor_args(node)[:2]
+    sa, sb = list(a.shape), list(b.shape)
+    if len(sa) == 1 and len(sb) == 1:
+        return Cost(sa[0], 2 * sa[0])
+    k = sa[-1]
+    n = sb[-1] if len(sb) > 1 else 1
+    macs = (prod(node.outputs[0].shape) // max(n if len(sb) > 1 else 1, 1)) * k * (n if len(sb) > 1 else 1)
+    return Cost(macs, 2 * macs)
+
+
+@register("aten.linear", formula="MACs numel(input)·out_features; FLOPs 2·MACs + numel(output) with bias")
+def linear_cost(node: Node) -> Cost:
+    ts = tensor_args(node)
+    x, w = ts[0], ts[1]
+    macs = x.numel * w.shape[0] if len(w.shape) == 2 else x.numel
+    bias = arg(node, 2, "bias") is not None
+    return Cost(macs, 2 * macs + (out_numel(node) if bias else 0))
+
+
+def _conv(node: Node, x: TensorMeta, w: TensorMeta, bias: bool, transposed: bool) -> Cost:
+    # Each output (or, transposed, each input) element gathers weight.shape[1]·prod(kernel)
+    # products: weight is (Cout, Cin/groups, k…) or, transposed, (Cin, Cout/groups, k…).
+    per = prod(w.shape[1:])
+    macs = (x.numel if transposed else out_numel(node)) * per
+    return Cost(macs, 2 * macs + (out_numel(node) if bias else 0))
+
+
+@register("aten.convolution", "aten._convolution", "aten.convolution_overrideable",
+          "aten.cudnn_convolution", "aten.cudnn_convolution_transpose", "aten.mkldnn_convolution",
+          formula="MACs numel(output)·(Cin/groups)·prod(kernel) (transposed: numel(input)·(Cout/groups)·prod(kernel)); "
+                  "FLOPs 2·MACs + numel(output) with bias")
+def convolution_cost(node: Node) -> Cost:
+    ts = tensor_args(node)
+    x, w = ts[0], ts[1]
+    transposed = "transpose" in node.op or bool(arg(node, 6, "transposed", False))
+    bias = arg(node, 2, "bias") is not None
+    return _conv(node, x, w, bias and not node.op.startswith("aten.cudnn"), transposed)
+
+
+@register("aten.conv1d", "aten.conv2d", "aten.conv3d",
+          "aten.conv_transpose1d", "aten.conv_transpose2d", "aten.conv_transpose3d",
+          formula="as aten.convolution")
+def convnd_cost(node: Node) -> Cost:
+    ts = tensor_args(node)
+    bias = arg(node, 2, "bias") is not None
+    return _conv(node, ts[0], ts[1], bias, "transpose" in node.op)
+
+
+def _attention(b: int, h: int, l: int, s: int, e: int, ev: int) -> Cost:
+    macs = b * h * l * s * (e + ev)
+    return Cost(macs, 2 * macs + SOFTMAX_FLOPS_PER_ELEMENT * b * h * l * s)
+
+
+@register("aten._scaled_dot_product_flash_attention_for_cpu", "aten._scaled_dot_product_flash_attention",
+          "aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention",
+          "aten._scaled_dot_product_fused_attention_overrideable", "aten.scaled_dot_product_attention",
+          formula="q (B,H,L,E), k (B,Hk,S,E), v (B,Hk,S,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S (softmax)")
+def sdpa_cost(node: Node) -> Cost:
+    q, k, v = tensor_args(node)[:3]
+    *batch, h, l, e = q.shape
+    return _attention(prod(batch), h, l, k.shape[-2], e, v.shape[-1])
+
+
+@register("aten._flash_attention_forward", "aten._efficient_attention_forward",
+          formula="q (B,L,H,E), k (B,S,Hk,E), v (B,S,Hk,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S")
+def flash_forward_cost(node: Node) -> Cost:
+    q, k, v = tensor_args(node)[:3]
+    b, l, h, e = q.shape
+    return _attention(b, h, l, k.shape[1], e, v.shape[-1])
+
+
+@register("aten._native_multi_head_attention",
+          formula="in-projections B·(L+2S)·E², attention 2·B·L·S·E, out-projection B·L·E²; "
+                  "FLOPs 2·MACs + bias adds + 5·B·heads·L·S (softmax)")
+def native_mha_cost(node: Node) -> Cost:
+    q, k = tensor_args(node)[:2]
+    heads = int(arg(node, 4, "num_head"))
+    e = q.shape[-1]
+    lead = q.shape[:-2]
+    b = prod(lead) if lead else 1
+    l, s = q.shape[-2], k.shape[-2]
+    proj = b * (l + 2 * s) * e * e + b * l * e * e
+    attn = 2 * b * l * s * e
+    macs = proj + attn
+    bias_adds = b * (l + 2 * s) * e + b * l * e
+    return Cost(macs, 2 * macs + bias_adds + SOFTMAX_FLOPS_PER_ELEMENT * b * heads * l * s)
+
+
+def _einsum_sizes(lhs: list[str], operands: list[TensorMeta]) -> dict[str, int]:
+    """Size of every index letter; ellipsis dims become indices ``…0``, ``…1``."""
+    sizes: dict[str, int] = {}
+    for spec, t in zip(lhs, operands):
+        tokens: list[str] = []
+        rest = spec
+        while rest:
+            if rest.startswith("..."):
+                tokens.append("...")
+                rest = rest[3:]
+            else:
+                tokens.append(rest[0])
+                rest = rest[1:]
+        n_ell = len(t.shape) - (len(tokens) - (1 if "..." in tokens else 0))
+        dims = iter(t.shape)
+        for tok in tokens:
+            if tok == "...":
+                ell = [next(dims) for _ in range(n_ell)]
+                # right-align ellipsis dims across operands, as broadcasting does
+                for i, d in enumerate(reversed(ell)):
+                    sizes[f"…{i}"] = max(sizes.get(f"…{i}", 1), d)
+            else:
+                d = next(dims)
+                sizes[tok] = max(sizes.get(tok, 1), d)
+    return sizes
+
+
+@register("aten.einsum", formula="MACs = product of the sizes of all distinct indices (two or more operands); "
+                                 "one operand: numel(input) adds if it reduces; FLOPs 2·MACs")
+def einsum_cost(node: Node) -> Cost:
+    equation = str(node.args[0]).replace(" ", "")
+    operands = tensor_args(node)
+    lhs = equation.split("->")[0].split(",")
+    if len(operands) == 1:
+        reduces = operands[0].numel != out_numel(node)
+        return Cost(0, operands[0].numel if reduces else 0)
+    macs = prod(list(_einsum_sizes(lhs, operands).values()))
+    return Cost(macs, 2 * macs)

@@ -1,0 +1,167 @@
+"""Cost rules for everything that is not a matmul: no MACs, FLOPs by table.
+
+The conventions (written in the README's FLOP table, generated from here):
+elementwise arithmetic and activations 1 FLOP per output element; softmax 5
+per element; layer/group/instance norms 5 per element plus 2 with an affine
+transform; batch norm 4 per element (plus 4 more in training, for the batch
+statistics); reductions 1 per input element; pooling 1 per window element of
+each output; data movement, views, copies, casts, indexing and random
+generation 0.
+"""
+from __future__ import annotations
+
+from ..graph import Node
+from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT
+from .registry import ZERO, Cost, arg, in_numel, out_numel, prod, register
+
+_ELEMENTWISE = """
+add sub rsub mul div neg reciprocal pow sqrt rsqrt exp exp2 expm1 log log2 log10 log1p abs sign sgn
+sin cos tan asin acos atan atan2 sinh cosh tanh erf erfc erfinv sigmoid logit relu relu6 gelu silu mish
+hardtanh hardsigmoid hardswish leaky_relu elu selu celu softplus softshrink hardshrink threshold prelu
+_prelu_kernel glu clamp clamp_min clamp_max clip maximum minimum fmax fmin floor ceil round trunc frac
+remainder fmod floor_divide lerp addcmul addcdiv square xlogy eq ne lt le gt ge logical_and logical_or
+logical_not logical_xor bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite nan_to_num
+where masked_fill gelu_ silu_ relu_ add_ sub_ mul_ div_ clamp_ hardtanh_ leaky_relu_ sigmoid_ tanh_ neg_
+exp_ pow_ sqrt_ rsqrt_ abs_ masked_fill_ threshold_ elu_ hardswish_ hardsigmoid_ mish_ copysign heaviside
+""".split()
+# `where`, `masked_fill` and comparisons are counted as one operation per element, like arithmetic.
+
+_ZERO = """
+view _unsafe_view reshape _reshape_alias alias detach detach_ permute transpose t expand expand_as
+slice select unsqueeze squeeze flatten unflatten unfold as_strided as_strided_ narrow split split_with_sizes
+chunk unbind movedim view_as_real view_as_complex real imag clone contiguous copy copy_ _to_copy to
+_copy_from _copy_from_and_resize lift_fresh lift_fresh_copy empty empty_like empty_strided new_empty
+new_empty_strided zeros zeros_like ones ones_like full full_like new_zeros new_ones new_full fill fill_
+zero_ arange linspace scalar_tensor tensor cat stack hstack vstack index_select gather take embedding
+index index_put index_put_ scatter scatter_ masked_select masked_scatter repeat repeat_interleave tile roll
+flip constant_pad_nd pad tril triu tril_ triu_ diagonal diag_embed _local_scalar_dense item rand randn
+randint rand_like randn_like randint_like bernoulli bernoulli_ normal_ uniform_ random_ exponential_
+multinomial set_ resize_ _unsafe_index zeros_like_ dropout alpha_dropout feature_dropout one_hot
+_assert_async _assert_tensor_metadata sym_constrain_range_for_size select_scatter slice_scatter
+_pin_memory pin_memory _has_compatible_shallow_copy_type upsample_nearest1d upsample_nearest2d
+upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
+pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im sort argsort
+""".split()
+# sort/argsort are counted as data movement; topk likewise below.
+
+_REDUCTIONS = """
+sum mean amax amin max min argmax argmin prod all any norm linalg_vector_norm logsumexp cumsum cumprod
+nansum nanmean count_nonzero aminmax topk kthvalue median nanmedian mode
+""".split()
+
+
+def _elementwise(node: Node) -> Cost:
+    return Cost(0, out_numel(node))
+
+
+def _reduction(node: Node) -> Cost:
+    return Cost(0, in_numel(node))
+
+
+def _zero(node: Node) -> Cost:
+    return ZERO
+
+
+for _name in _ELEMENTWISE:
+    register(f"aten.{_name}", formula="1 per output element")(_elementwise)
+for _name in _ZERO:
+    register(f"aten.{_name}", formula="0 (data movement, view, copy or generation)")(_zero)
+for _name in _REDUCTIONS:
+    register(f"aten.{_name}", formula="1 per input element")(_reduction)
+
+
+@register("aten.var", "aten.std", "aten.var_mean", "aten.std_mean",
+          formula="3 per input element (mean, subtract, square-accumulate)")
+def variance_cost(node: Node) -> Cost:
+    return Cost(0, 3 * in_numel(node))
+
+
+@register("aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax", "aten._safe_softmax",
+          formula="5 per element (max, subtract, exp, sum, divide)")
+def softmax_cost(node: Node) -> Cost:
+    return Cost(0, SOFTMAX_FLOPS_PER_ELEMENT * out_numel(node))
+
+
+def _norm(node: Node, weight_index: int) -> Cost:
+    affine = arg(node, weight_index, "weight") is not None
+    n = in_numel(node)
+    return Cost(0, 5 * n + (2 * n if affine else 0))
+
+
+@register("aten.native_layer_norm", "aten.layer_norm",
+          formula="5 per element (mean, subtract, variance, scale) + 2 per element with weight/bias")
+def layer_norm_cost(node: Node) -> Cost:
+    return _norm(node, 2)
+
+
+@register("aten.native_group_norm", "aten.group_norm",
+          formula="5 per element + 2 per element with weight/bias")
+def group_norm_cost(node: Node) -> Cost:
+    return _norm(node, 1 if node.op.startswith("aten.native_group_norm") else 2)
+
+
+@register("aten._fused_rms_norm", "aten.rms_norm",
+          formula="4 per element (square, mean, rsqrt-scale, multiply) + 1 per element with weight")
+def rms_norm_cost(node: Node) -> Cost:
+    n = in_numel(node)
+    return Cost(0, 4 * n + (n if arg(node, 2, "weight") is not None else 0))
+
+
+@register("aten.instance_norm", formula="5 per element + 2 per element with weight/bias")
+def instance_norm_cost(node: Node) -> Cost:
+    return _norm(node, 1)
+
+
+@register("aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit", "aten.native_batch_norm",
+          "aten.batch_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm", "aten._native_batch_norm_legit_functional",
+          formula="4 per element (subtract mean, scale by 1/std, weight, bias); +4 per element in training (batch statistics)")
+def batch_norm_cost(node: Node) -> Cost:
+    n = in_numel(node)
+    training = False
+    if node.op.startswith("aten._native_batch_norm_legit_no_training"):
+        training = False
+    elif node.op.startswith("aten._native_batch_norm_legit"):
+        training = bool(arg(node, 5, "training", True)) if ".no_stats" not in node.op else bool(arg(node, 3, "training", True))
+    elif node.op.startswith(("aten.native_batch_norm", "aten.batch_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm")):
+        training = bool(arg(node, 5, "training", False))
+    return Cost(0, 4 * n + (4 * n if training else 0))
+
+
+def _window(kernel: object, ndim: int) -> int:
+    if isinstance(kernel, (tuple, list)):
+        ks = list(kernel) if len(kernel) > 1 else list(kernel) * ndim
+        return prod(ks)
+    return int(kernel) ** ndim
+
+
+@register("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
+          "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",
+          "aten.avg_pool3d", "aten.lp_pool2d",
+          formula="prod(kernel) per output element")
+def pool_cost(node: Node) -> Cost:
+    ndim = int(next(c for c in node.op.split(".")[1] if c.isdigit()))
+    return Cost(0, out_numel(node) * _window(arg(node, 1, "kernel_size"), ndim))
+
+
+@register("aten._adaptive_avg_pool1d", "aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d",
+          "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d",
+          "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
+          formula="1 per input element (each input read into a window once, for non-overlapping windows)")
+def adaptive_pool_cost(node: Node) -> Cost:
+    return Cost(0, in_numel(node))
+
+
+@register("aten.upsample_bilinear2d", "aten.upsample_linear1d", "aten.upsample_trilinear3d", "aten.upsample_bicubic2d",
+          "aten._upsample_bilinear2d_aa",
+          formula="linear: 2 per output element per interpolated dim (bicubic: 8 per dim)")
+def upsample_interp_cost(node: Node) -> Cost:
+    ndim = len(node.outputs[0].shape) - 2
+    per = 8 if "bicubic" in node.op else 2
+    return Cost(0, out_numel(node) * per * ndim)
+
+
+@register("aten.native_dropout", formula="2 per element (mask draw and scale)")
+def dropout_cost(node: Node) -> Cost:
+    return Cost(0, 2 * in_numel(node))
+
+

@@ -1,0 +1,33 @@
+"""Errors that the CLI turns into one line on stderr and exit code 2.
+
+Everything the user can fix (a bad spec, a missing file, inputs the model
+rejects) is raised as a :class:`MevreportError` subclass with a message that
+names the problem and what to do; anything else is a bug and keeps its
+traceback.
+"""
+from __future__ import annotations
+
+
+class MevreportError(Exception):
+    """Base for user-facing errors: the message is what the user sees."""
+
+
+class UsageError(MevreportError):
+    """Bad command-line usage or a bad argument to the API."""
+
+
+class ModelLoadError(MevreportError):
+    """The MODEL spec could not be turned into a module and inputs."""
+
+
+class ModelRunError(MevreportError):
+    """The model raised while running: names the op and module path."""
+
+    def __init__(self, message: str, op: str | None = None, module_path: str | None = None):
+        super().__init__(message)
+        self.op = op
+        self.module_path = module_path
+
+
+class ReportReadError(MevreportError):
+    """A report file (JSON or HTML) could not be read."""
