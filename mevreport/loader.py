@@ -111,9 +111,61 @@ def resolve_callable(spec: str) -> tuple[Any, str]:
     return obj, attr_path.split(".")[-1]
 
 
+def _example_inputs(example: Any) -> Any:
+    """``ep.example_inputs`` ``(args, kwargs)`` as the inputs ``analyze`` takes."""
+    if not example:
+        return None
+    args, kwargs = example if isinstance(example, tuple) and len(example) == 2 else (example, {})
+    args, kwargs = tuple(args or ()), dict(kwargs or {})
+    if not kwargs:
+        return args or None
+    if not args:
+        return kwargs
+    from .capture.inputs import CallArgs
+    return CallArgs(args, kwargs)
+
+
+def load_exported(path: Path) -> LoadedModel:
+    """A ``torch.export`` archive: its module and the example inputs saved in it.
+
+    ``torch.export.load`` reads the archive's serialized graph and weights; no
+    other file format is unpickled.
+    """
+    if not path.exists():
+        raise ModelLoadError(f"no such file: {str(path)!r}")
+    if path.is_dir():
+        raise ModelLoadError(f"{str(path)!r} is a directory, not a torch.export archive (.pt2)")
+    import logging
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(f"{str(path)!r} is not a valid torch.export archive (.pt2): not a zip archive; "
+                             f"write one with torch.export.save(torch.export.export(model, inputs), path)")
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.ERROR)  # torch logs a traceback before its own fallback reader
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        raise ModelLoadError(f"{str(path)!r} is not a valid torch.export archive (.pt2): {type(exc).__name__}: "
+                             f"{first[:200]}") from None
+    finally:
+        log.setLevel(level)
+    try:
+        module = ep.module()
+    except Exception as exc:
+        raise ModelLoadError(f"cannot rebuild a module from {str(path)!r}: {type(exc).__name__}: {exc}") from None
+    return LoadedModel(module, _example_inputs(getattr(ep, "example_inputs", None)), path.stem)
+
+
 def load_model(spec: str) -> LoadedModel:
-    """Import and call the named callable; accept a module or (module, inputs)."""
+    """Import and call the named callable; accept a module or (module, inputs).
+
+    A path ending in ``.pt2`` is read as a ``torch.export`` archive.
+    """
     lower = spec.lower()
+    if lower.endswith(".pt2") and ":" not in spec:
+        return load_exported(Path(spec))
     if lower.endswith(PICKLE_SUFFIXES) and ":" not in spec:
         raise ModelLoadError(
             f"{spec!r} looks like a pickle; mevreport never unpickles model files. Write a function that builds "

@@ -6,6 +6,7 @@ keyword arguments (DESIGN §2); everything downstream sees ``(args, kwargs)``.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import torch
@@ -17,9 +18,20 @@ Args = tuple[Any, ...]
 Kwargs = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class CallArgs:
+    """Positional and keyword arguments together, for calls that need both
+    (e.g. the example inputs saved in a ``torch.export`` archive)."""
+
+    args: Args = ()
+    kwargs: Kwargs = field(default_factory=dict)
+
+
 def normalize_inputs(inputs: Any) -> tuple[Args, Kwargs]:
     if inputs is None:
         return (), {}
+    if isinstance(inputs, CallArgs):
+        return tuple(inputs.args), dict(inputs.kwargs)
     if isinstance(inputs, torch.Tensor):
         return (inputs,), {}
     if isinstance(inputs, dict):

@@ -19,7 +19,8 @@ from .dispatch import OpRecorder, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModuleTracker, is_meta_model, model_device, module_param_counts
-from .stats import StatsCollector
+from .parts import CaptureParts
+from .stats import StatsCollector, model_weight_stats
 from .timing import forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
@@ -63,9 +64,14 @@ def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
 
 @contextlib.contextmanager
 def _model_on(model: nn.Module, device: torch.device, current: torch.device):
-    """Move the model for the run and back afterwards; params keep their identity."""
+    """Move the model for the run and back afterwards; params keep their identity.
+
+    Buffers are restored too: a forward pass in training mode updates batch
+    norm running statistics, and the capture and timed runs must not.
+    """
     training = model.training
     grads = {id(p): p.requires_grad for p in model.parameters()}
+    saved = {id(b): b.detach().clone() for b in model.buffers() if b.device.type != "meta"}
     moved = device.type != "meta" and device != current and current.type != "meta"
     if moved:
         model.to(device)
@@ -74,15 +80,40 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
     finally:
         if moved:
             model.to(current)
-        model.train(training)
+        if model.training != training:  # exported modules (torch.export .module()) refuse train()
+            model.train(training)
         for p in model.parameters():
             p.requires_grad_(grads[id(p)])
+        with torch.no_grad():
+            for b in model.buffers():
+                old = saved.get(id(b))
+                if old is not None and old.shape == b.shape:
+                    b.copy_(old)
+
+
+def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: WeakIdKeyDictionary) -> None:
+    for arg_name, value in argument_names(model, args, kwargs):
+        for leaf_name, t in named_leaves(value, arg_name):
+            names[t] = "input:" + leaf_name
+
+
+def _is_exported_module(model: nn.Module) -> bool:
+    """A module rebuilt by ``ExportedProgram.module()``: running it calls no submodules,
+    so only its graph's ``nn_module_stack`` knows where each op came from."""
+    return isinstance(model, torch.fx.GraphModule) and any(
+        "nn_module_stack" in n.meta for n in model.graph.nodes if n.op == "call_function")
 
 
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
             method: str = "auto", stats: bool = True, grad: bool = False, runs: int = 3,
             name: str | None = None, progress: Callable[[str], None] | None = None) -> Graph:
-    """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1)."""
+    """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1).
+
+    ``method`` "auto" and "dispatch" record the ops the model executes;
+    "export" uses ``torch.export`` and, when export refuses the model, says so
+    through ``progress``, records why in ``capture.notes`` and falls back to
+    dispatch capture.
+    """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if method not in CAPTURE_METHODS:
@@ -99,77 +130,97 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         for arg_name, value in argument_names(model, args, kwargs)
         for leaf_name, t in named_leaves(value, arg_name)
     )
-    if method == "export":
-        from .export import export_graph_or_none
-        exported, note = export_graph_or_none(model, args, kwargs)
-        notes.append(note)
-        if exported is not None:
-            return exported.with_common(model, graph_inputs, param_records(model), name, dev, grad)
-
-    with _model_on(model, dev, current):
-        names = WeakIdKeyDictionary()
-        if fake:
-            run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev)
-            for pname, t in state.items():
-                names[t] = pname
-        else:
-            fake_ctx = contextlib.nullcontext()
-            args = map_tensors(args, lambda t: t.to(dev))
-            kwargs = map_tensors(kwargs, lambda t: t.to(dev))
-            for pname, t in list(model.named_parameters()) + list(model.named_buffers()):
-                names[t] = pname
-            run = lambda: model(*args, **kwargs)  # noqa: E731
-        for arg_name, value in argument_names(model, args, kwargs):
-            for leaf_name, t in named_leaves(value, arg_name):
-                names[t] = "input:" + leaf_name
-
-        tracker = ModuleTracker(model)
-        collector = StatsCollector() if stats and not fake else None
-        recorder = OpRecorder(tracker, names, collector)
-        grad_ctx = torch.enable_grad() if grad else torch.no_grad()
-        say("capturing")
-        try:
-            with fake_ctx, grad_ctx, tracker.active(), recorder:
-                output = run()
-        except ModelRunError:
-            raise
-        except Exception as exc:  # the model's own failure: name where it happened
-            op, path = recorder.failed_at or (None, tracker.current[0])
-            where = f" in {op}" if op else ""
-            raise ModelRunError(
-                f"the model failed{where} at module '{path or '<root>'}' "
-                f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                op=op, module_path=path,
-            ) from exc
-        output_ids = []
-        for t in iter_output_tensors(output):
-            pid = recorder.producer.get(t)
-            if pid is not None and pid not in output_ids:
-                output_ids.append(pid)
-        del output
-
-        node_stats = collector.finish() if collector else {}
-        measurements = Measurements(node_stats=node_stats, notes=tuple(notes))
-        if not fake and runs > 0:
-            measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
-
+    if method == "auto" and _is_exported_module(model):
+        method = "export"
+        notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
-    modules = tuple(
-        ModuleInfo(path=p, class_name=tracker.class_names[p], calls=tracker.calls[p], params=counts.get(p, 0),
-                   depth=0 if p == "" else p.count(".") + 1)
-        for p in tracker.order
-    )
+    with _model_on(model, dev, current):
+        parts: CaptureParts | None = None
+        if method == "export":
+            from .export import ExportFailed, export_parts
+            eargs, ekwargs = args, kwargs
+            if not fake:
+                eargs = map_tensors(args, lambda t: t.to(dev))
+                ekwargs = map_tensors(kwargs, lambda t: t.to(dev))
+            names = WeakIdKeyDictionary()
+            _input_names(model, eargs, ekwargs, names)
+            try:
+                parts = export_parts(model, eargs, ekwargs, dev, names=names, fake=fake, stats=stats, runs=runs,
+                                     grad=grad, param_counts=counts, say=say)
+            except ExportFailed as exc:
+                note = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
+                say(note)
+                notes.append(note)
+        if parts is None:
+            parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
+                                    param_counts=counts, say=say)
+
     if fake:
         notes.append("fake tensors (no data): statistics and latency not measured")
     capture_info = CaptureInfo(
-        method="dispatch", notes=tuple(notes) + measurements.notes, device=str(dev),
+        method=parts.method, notes=tuple(notes) + parts.measurements.notes, device=str(dev),
         grad_enabled=grad, training=model.training, fake=fake,
     )
     return Graph(
         model_name=name or type(model).__name__, model_class=type(model).__name__,
-        nodes=tuple(recorder.nodes), modules=modules, params=param_records(model), inputs=graph_inputs,
-        output_node_ids=tuple(output_ids), capture=capture_info, measurements=measurements,
+        nodes=parts.nodes, modules=parts.modules, params=param_records(model), inputs=graph_inputs,
+        output_node_ids=parts.output_node_ids, capture=capture_info, measurements=parts.measurements,
     )
+
+
+def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
+                    runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None]) -> CaptureParts:
+    """Capture by running under the :class:`OpRecorder` (the default method)."""
+    names = WeakIdKeyDictionary()
+    if fake:
+        run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev)
+        for pname, t in state.items():
+            names[t] = pname
+    else:
+        fake_ctx = contextlib.nullcontext()
+        args = map_tensors(args, lambda t: t.to(dev))
+        kwargs = map_tensors(kwargs, lambda t: t.to(dev))
+        for pname, t in list(model.named_parameters()) + list(model.named_buffers()):
+            names[t] = pname
+        run = lambda: model(*args, **kwargs)  # noqa: E731
+    _input_names(model, args, kwargs, names)
+
+    tracker = ModuleTracker(model)
+    collector = StatsCollector() if stats and not fake else None
+    recorder = OpRecorder(tracker, names, collector)
+    grad_ctx = torch.enable_grad() if grad else torch.no_grad()
+    say("capturing")
+    try:
+        with fake_ctx, grad_ctx, tracker.active(), recorder:
+            output = run()
+    except ModelRunError:
+        raise
+    except Exception as exc:  # the model's own failure: name where it happened
+        op, path = recorder.failed_at or (None, tracker.current[0])
+        where = f" in {op}" if op else ""
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelRunError(
+            f"the model failed{where} at module '{path or '<root>'}' "
+            f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {message}",
+            op=op, module_path=path,
+        ) from exc
+    output_ids: list[int] = []
+    for t in iter_output_tensors(output):
+        pid = recorder.producer.get(t)
+        if pid is not None and pid not in output_ids:
+            output_ids.append(pid)
+    del output
+
+    node_stats = collector.finish() if collector else {}
+    measurements = Measurements(node_stats=node_stats)
+    if not fake and runs > 0:
+        measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
+    modules = tuple(
+        ModuleInfo(path=p, class_name=tracker.class_names[p], calls=tracker.calls[p], params=param_counts.get(p, 0),
+                   depth=0 if p == "" else p.count(".") + 1)
+        for p in tracker.order
+    )
+    return CaptureParts(tuple(recorder.nodes), modules, tuple(output_ids), measurements, "dispatch")
 
 
 def _measure(model: nn.Module, run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int,
@@ -180,10 +231,7 @@ def _measure(model: nn.Module, run: Callable[[], Any], dev: torch.device, record
     with torch.enable_grad() if grad else torch.no_grad():
         node_latency, notes = per_op_latency(run, dev, expected, runs)
         fwd, spread, peak = forward_latency(run, dev, runs)
-    weights: tuple[WeightStats, ...] = ()
-    if stats:
-        from .stats import weight_stats
-        weights = tuple(weight_stats(n, p) for n, p in model.named_parameters() if p.is_floating_point())
+    weights = model_weight_stats(model) if stats else ()
     return Measurements(node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd,
                         forward_latency_spread_ms=spread, measured_peak_bytes=peak, weight_stats=weights,
                         latency_runs=runs, notes=tuple(notes))

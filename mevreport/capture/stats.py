@@ -191,3 +191,8 @@ def weight_stats(name: str, p: torch.Tensor, bins: int = DEFAULT_BINS) -> Weight
         n_fin = s.numel - s.nan_count - s.inf_count
         norm = math.sqrt(max((s.std ** 2 + s.mean ** 2) * n_fin, 0.0))
     return WeightStats(name, norm, s.mean, s.std, s.min, s.max, s.histogram)
+
+
+def model_weight_stats(model: "torch.nn.Module", bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
+    """Weight statistics of every floating parameter, each tensor once."""
+    return tuple(weight_stats(n, p, bins) for n, p in model.named_parameters() if p.is_floating_point())

@@ -23,7 +23,9 @@ remainder fmod floor_divide lerp addcmul addcdiv square xlogy eq ne lt le gt ge 
 logical_not logical_xor bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite nan_to_num
 where masked_fill gelu_ silu_ relu_ add_ sub_ mul_ div_ clamp_ hardtanh_ leaky_relu_ sigmoid_ tanh_ neg_
 exp_ pow_ sqrt_ rsqrt_ abs_ masked_fill_ threshold_ elu_ hardswish_ hardsigmoid_ mish_ copysign heaviside
+diff __and__ __or__ __xor__
 """.split()
+# diff and the Python operators (__and__ ...) appear under torch.export, which keeps them undecomposed.
 # `where`, `masked_fill` and comparisons are counted as one operation per element, like arithmetic.
 
 _ZERO = """
@@ -41,6 +43,7 @@ _assert_async _assert_tensor_metadata sym_constrain_range_for_size select_scatte
 _pin_memory pin_memory _has_compatible_shallow_copy_type upsample_nearest1d upsample_nearest2d
 upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
 pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im sort argsort
+type_as view_as tensor_split swapaxes squeeze_ unsqueeze_
 """.split()
 # sort/argsort are counted as data movement; topk likewise below.
 

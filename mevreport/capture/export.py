@@ -1,0 +1,329 @@
+"""Capture through ``torch.export``: the static graph, as the same frozen Graph.
+
+``--capture export`` is for users who want the graph torch.export sees
+(DESIGN §1).  ``torch.export.export(strict=False)`` gives an fx graph of aten
+ops (the training IR keeps composites such as ``aten.linear`` and
+``aten.conv2d``, which the cost registry covers).  Each ``call_function`` op
+that yields a tensor becomes a :class:`~mevreport.graph.Node`, exactly as the
+dispatch recorder would build it: edges from fx arguments, module path from
+``nn_module_stack`` (turned into ``named_modules()`` paths), outputs and
+arguments from the fake values in ``meta["val"]``, aliasing from the op
+schema.  Observations come from running the exported graph on the real
+tensors through a small :class:`torch.fx.Interpreter`, feeding the same
+:class:`~mevreport.capture.stats.StatsCollector`.
+
+Export refuses data-dependent control flow and unknown output types (Hugging
+Face cache objects); the caller then falls back to dispatch capture.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import warnings
+from typing import Any, Callable
+
+import torch
+from torch import fx, nn
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.utils._pytree import tree_leaves
+
+from ..errors import ModelRunError
+from ..graph import Measurements, ModuleInfo, Node
+from .dispatch import _alias_sources, storage_bytes, tensor_meta, to_arg_value
+from .parts import CaptureParts
+from .stats import StatsCollector, model_weight_stats
+from .timing import forward_latency
+
+
+class ExportFailed(Exception):
+    """torch.export refused the model; ``reason`` is one line for the notes."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def export_program(model: nn.Module, args: tuple, kwargs: dict) -> ExportedProgram:
+    """``torch.export.export(strict=False)``, with torch's own logging muted.
+
+    On a refusal torch logs whole tracebacks (fake tensor and symbolic shape
+    loggers) before raising; the user gets one line from us instead.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.export(model, args, kwargs, strict=False)
+    except Exception as exc:  # any refusal: the caller falls back to dispatch
+        raise ExportFailed(one_line(exc)) from exc
+    finally:
+        logging.disable(previous)
+
+
+def _normalize_path(raw: str) -> str:
+    """``L['self'].layers[0]`` / ``layers.0`` -> ``layers.0`` (``named_modules()`` style)."""
+    s = re.sub(r"^(L\['self'\]|L__self__|self)\.?", "", raw)
+    s = re.sub(r"\[(\d+)\]", r".\1", s)
+    s = re.sub(r"\['([^']+)'\]", r".\1", s)
+    return s.replace("._modules.", ".").strip(".")
+
+
+class ModulePaths:
+    """Turns ``nn_module_stack`` entries into (path, call index), counting calls.
+
+    A module reachable under two names is reported under its first name, as
+    ``named_modules()`` (and the dispatch tracker) do.  Each distinct stack key
+    is one call of its module, so a module called twice gets calls 0 and 1.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        first: dict[int, str] = {}
+        self.canonical: dict[str, str] = {}
+        for name, mod in model.named_modules(remove_duplicate=False):
+            self.canonical[name] = first.setdefault(id(mod), name)
+        self.class_names = {name: type(mod).__name__ for name, mod in model.named_modules()}
+        self.order: list[str] = [""]
+        self.calls: dict[str, dict[str, int]] = {"": {"": 0}}
+
+    def resolve(self, stack: dict[str, Any] | None) -> tuple[str, int]:
+        path, call = "", 0
+        for key, value in (stack or {}).items():
+            raw = value[0] if isinstance(value, tuple) else str(value)
+            found = self.canonical.get(_normalize_path(raw))
+            if found == "" and isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], str):
+                self.class_names[""] = value[1].rsplit(".", 1)[-1]
+            if not found:  # unknown or the root
+                continue
+            keys = self.calls.get(found)
+            if keys is None:
+                keys = self.calls[found] = {}
+                self.order.append(found)
+            path, call = found, keys.setdefault(key, len(keys))
+            if isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], str):
+                # the class as it was exported: kept even when the module is an
+                # unlifted torch.export module whose submodules are plain Modules
+                self.class_names[found] = value[1].rsplit(".", 1)[-1]
+        return path, call
+
+    def modules(self, param_counts: dict[str, int]) -> tuple[ModuleInfo, ...]:
+        return tuple(
+            ModuleInfo(path=p, class_name=self.class_names.get(p, ""), calls=max(1, len(self.calls[p])),
+                       params=param_counts.get(p, 0), depth=0 if p == "" else p.count(".") + 1)
+            for p in self.order
+        )
+
+
+Ref = tuple[fx.Node, int]  # an fx node and which of its tensor outputs
+
+
+def _ref(a: fx.Node) -> Ref:
+    """Look through ``operator.getitem`` to the op output it picks."""
+    if a.op == "call_function" and getattr(a.target, "__name__", "") == "getitem" and isinstance(a.args[0], fx.Node):
+        return a.args[0], int(a.args[1])
+    return a, 0
+
+
+def nodes_from_program(ep: ExportedProgram, model: nn.Module, user_input_names: list[str | None]
+                       ) -> tuple[list[Node], ModulePaths, tuple[int, ...], dict[fx.Node, int]]:
+    """Graph nodes, module paths, output node ids and fx node -> node id."""
+    first_param: dict[int, str] = {}
+    canon: dict[str, str] = {}
+    for name, t in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False)):
+        canon[name] = first_param.setdefault(id(t), name)
+    sig = ep.graph_signature
+    user_names = iter(user_input_names)
+    placeholder_name: dict[str, tuple[str, str]] = {}  # fx name -> ("param"|"input", name)
+    for spec in sig.input_specs:
+        arg_name = getattr(spec.arg, "name", None)
+        if spec.kind == InputKind.USER_INPUT:
+            nm = next(user_names, None)
+            if arg_name and nm:
+                placeholder_name[arg_name] = ("input", nm)
+        elif arg_name and spec.target:
+            placeholder_name[arg_name] = ("param", canon.get(spec.target, spec.target))
+
+    paths = ModulePaths(model)
+    nodes: list[Node] = []
+    node_of: dict[Ref, int] = {}
+    owner_of: dict[Ref, int] = {}  # storage owner node id; -1 for params and inputs
+    fx_ids: dict[fx.Node, int] = {}
+    for n in ep.graph.nodes:
+        if n.op != "call_function" or getattr(n.target, "__name__", "") == "getitem":
+            continue
+        outs = [t for t in tree_leaves(n.meta.get("val")) if isinstance(t, torch.Tensor)]
+        if not outs:
+            continue
+        node_id = len(nodes)
+        inputs: list[int] = []
+        params: list[str] = []
+        input_names: list[str] = []
+        for a in n.all_input_nodes:
+            ref = _ref(a)
+            pid = node_of.get(ref)
+            if pid is not None:
+                if pid not in inputs:
+                    inputs.append(pid)
+            elif ref[0].op == "placeholder" and ref[0].name in placeholder_name:
+                kind, nm = placeholder_name[ref[0].name]
+                (params if kind == "param" else input_names).append(nm)
+        schema = getattr(n.target, "_schema", None)
+        sources = _alias_sources(n.target) if schema is not None else []
+        flat_args = list(n.args) + ([n.kwargs.get(a.name) for a in schema.arguments[len(n.args):]] if schema else [])
+        alias_of: list[int] = []
+        new_bytes = 0
+        for i, t in enumerate(outs):
+            src = sources[i] if i < len(sources) else None
+            base = flat_args[src] if src is not None and src < len(flat_args) else None
+            base = base[0] if isinstance(base, (list, tuple)) and base else base
+            if isinstance(base, fx.Node):
+                owner = owner_of.get(_ref(base), -1)
+                alias_of.append(owner)
+                owner_of[(n, i)] = owner
+            else:
+                alias_of.append(-1)
+                owner_of[(n, i)] = node_id
+                new_bytes += storage_bytes(t)
+            node_of[(n, i)] = node_id
+        module_path, call = paths.resolve(n.meta.get("nn_module_stack"))
+        vals = fx.node.map_arg((n.args, n.kwargs), lambda a: a.meta.get("val"))
+        nodes.append(Node(
+            id=node_id, op=str(n.target), module_path=module_path, module_call=call, inputs=tuple(inputs),
+            outputs=tuple(tensor_meta(t) for t in outs), output_bytes=new_bytes, alias_of=tuple(alias_of),
+            args=tuple(to_arg_value(a) for a in vals[0]),
+            kwargs=tuple((k, to_arg_value(v)) for k, v in vals[1].items()),
+            param_inputs=tuple(params), input_names=tuple(input_names),
+        ))
+        fx_ids[n] = node_id
+
+    output_ids: list[int] = []
+    out_args = tree_leaves(ep.graph.output_node().args[0])
+    for spec, a in zip(sig.output_specs, out_args):
+        if spec.kind == OutputKind.USER_OUTPUT and isinstance(a, fx.Node):
+            pid = node_of.get(_ref(a))
+            if pid is not None and pid not in output_ids:
+                output_ids.append(pid)
+    return nodes, paths, tuple(output_ids), fx_ids
+
+
+class ObservingInterpreter(fx.Interpreter):
+    """Runs the exported graph on real tensors; per node: statistics and/or time."""
+
+    def __init__(self, gm: fx.GraphModule, node_ids: dict[fx.Node, int], collector: StatsCollector | None,
+                 device: torch.device | None = None) -> None:
+        super().__init__(gm, garbage_collect_values=True)
+        self.node_ids = node_ids
+        self.collector = collector
+        self.timing = device is not None
+        self.cuda = device is not None and device.type == "cuda"
+        self.current: fx.Node | None = None
+        self.cpu_ms: dict[int, float] = {}
+        self.events: dict[int, tuple[Any, Any]] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        node_id = self.node_ids.get(n)
+        if node_id is None:
+            return super().run_node(n)
+        self.current = n
+        if self.cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = super().run_node(n)
+            end.record()
+            self.events[node_id] = (start, end)
+        else:
+            t0 = time.perf_counter()
+            out = super().run_node(n)
+            if self.timing:
+                self.cpu_ms[node_id] = (time.perf_counter() - t0) * 1e3
+        if self.collector is not None:
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()):
+                    self.collector(node_id, t)
+                    break
+        self.current = None
+        return out
+
+    def times_ms(self) -> dict[int, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return {i: s.elapsed_time(e) for i, (s, e) in self.events.items()}
+        return self.cpu_ms
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, names: Any,
+                 fake: bool, stats: bool, runs: int, grad: bool, param_counts: dict[str, int],
+                 say: Callable[[str], None]) -> CaptureParts:
+    """Export ``model`` and observe the exported graph; raises :class:`ExportFailed`.
+
+    ``names`` maps each input leaf tensor to ``"input:<name>"`` (a weak id-keyed dict).
+    """
+    say("exporting with torch.export")
+    grad_ctx = torch.enable_grad() if grad else torch.no_grad()
+    with grad_ctx:
+        ep = export_program(model, args, kwargs)
+    try:
+        flat = list(ep._graph_module_flat_inputs(args, kwargs))
+    except Exception as exc:
+        raise ExportFailed(f"cannot feed the exported program: {one_line(exc)}") from exc
+    n_user = sum(1 for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT)
+    user_values = flat[len(flat) - n_user:] if n_user else []
+    user_names = [str(names.get(v, "")).removeprefix("input:") or None if isinstance(v, torch.Tensor) else None
+                  for v in user_values]
+    nodes, paths, output_ids, fx_ids = nodes_from_program(ep, model, user_names)
+    modules = paths.modules(param_counts)
+    unseen = sum(1 for p, c in paths.class_names.items() if p not in paths.calls and c != "GuardsFn")
+    notes = (f"{unseen} module(s) with no aten op in the exported graph (e.g. Identity, Dropout in eval mode, "
+             f"or modules not called) are not listed under export capture",) if unseen else ()
+    if fake:
+        return CaptureParts(tuple(nodes), modules, output_ids, Measurements(notes=notes), "export")
+
+    gm = ep.graph_module
+    by_id = {i: n for n, i in fx_ids.items()}
+    collector = StatsCollector() if stats else None
+    say("capturing (exported graph)")
+    interp = ObservingInterpreter(gm, fx_ids, collector)
+    with grad_ctx:
+        try:
+            interp.run(*flat)
+        except Exception as exc:
+            failed = interp.current
+            op = str(failed.target) if failed is not None else None
+            path = nodes[fx_ids[failed]].module_path if failed is not None else ""
+            where = f" in {op}" if op else ""
+            raise ModelRunError(
+                f"the model failed{where} at module '{path or '<root>'}' "
+                f"({paths.class_names.get(path, type(model).__name__)}): {one_line(exc)}",
+                op=op, module_path=path,
+            ) from exc
+        node_stats = collector.finish() if collector else {}
+        if runs <= 0:
+            return CaptureParts(tuple(nodes), modules, output_ids, Measurements(node_stats=node_stats, notes=notes),
+                                "export")
+        say(f"timing {runs} runs")
+        samples: dict[int, list[float]] = {}
+        for _ in range(runs):
+            timer = ObservingInterpreter(gm, fx_ids, None, dev)
+            timer.run(*flat)
+            for i, ms in timer.times_ms().items():
+                samples.setdefault(i, []).append(ms)
+        node_latency = {i: _median(samples[i]) for i in sorted(samples) if i in by_id}
+        fwd, spread, peak = forward_latency(lambda: gm(*flat), dev, runs)
+    weights = model_weight_stats(model) if stats else ()
+    return CaptureParts(tuple(nodes), modules, output_ids, Measurements(
+        node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd, forward_latency_spread_ms=spread,
+        measured_peak_bytes=peak, weight_stats=weights, latency_runs=runs, notes=notes), "export")
