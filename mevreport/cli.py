@@ -30,7 +30,8 @@ def _progress(quiet: bool):
     start = time.perf_counter()
 
     def say(message: str) -> None:
-        if not quiet:
+        """Progress lines, unless quiet; warnings (``"warning: ..."``) always."""
+        if not quiet or message.startswith("warning:"):
             print(f"mevreport: {message} ({time.perf_counter() - start:.1f}s)", file=sys.stderr, flush=True)
 
     return say

@@ -56,9 +56,17 @@ def to_arg_value(value: Any) -> Any:
     return str(value)
 
 
+# Ops whose schema declares no alias but whose output shares its input's
+# storage: ``_unsafe_view`` is a view hidden from autograd (linear on 3-d
+# inputs ends with one).
+_UNDECLARED_VIEWS = {"aten::_unsafe_view"}
+
+
 def _alias_sources(func: Any) -> list[int | None]:
     """For each return of ``func``, the index of the argument it aliases."""
     schema = func._schema
+    if schema.name in _UNDECLARED_VIEWS:
+        return [0]
     sources: list[int | None] = []
     for ret in schema.returns:
         found = None

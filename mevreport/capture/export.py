@@ -17,6 +17,8 @@ Face cache objects); the caller then falls back to dispatch capture.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import time
@@ -55,12 +57,14 @@ def export_program(model: nn.Module, args: tuple, kwargs: dict) -> ExportedProgr
     """``torch.export.export(strict=False)``, with torch's own logging muted.
 
     On a refusal torch logs whole tracebacks (fake tensor and symbolic shape
-    loggers) before raising; the user gets one line from us instead.
+    loggers) and prints the partial graph before raising; the user gets one
+    line from us instead.
     """
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        # torch also prints the partial graph to stderr when it hits a data-dependent branch
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return torch.export.export(model, args, kwargs, strict=False)
     except Exception as exc:  # any refusal: the caller falls back to dispatch
@@ -91,6 +95,9 @@ class ModulePaths:
         for name, mod in model.named_modules(remove_duplicate=False):
             self.canonical[name] = first.setdefault(id(mod), name)
         self.class_names = {name: type(mod).__name__ for name, mod in model.named_modules()}
+        # A module rebuilt from an archive keeps only submodules that hold
+        # tensors; its graph still knows the original paths, so take them.
+        self.trust_stack = isinstance(model, fx.GraphModule)
         self.order: list[str] = [""]
         self.calls: dict[str, dict[str, int]] = {"": {"": 0}}
 
@@ -98,7 +105,8 @@ class ModulePaths:
         path, call = "", 0
         for key, value in (stack or {}).items():
             raw = value[0] if isinstance(value, tuple) else str(value)
-            found = self.canonical.get(_normalize_path(raw))
+            normalized = _normalize_path(raw)
+            found = self.canonical.get(normalized, normalized if self.trust_stack else None)
             if found == "" and isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], str):
                 self.class_names[""] = value[1].rsplit(".", 1)[-1]
             if not found:  # unknown or the root

@@ -149,7 +149,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                                      grad=grad, param_counts=counts, say=say)
             except ExportFailed as exc:
                 note = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
-                say(note)
+                say(f"warning: {note}")
                 notes.append(note)
         if parts is None:
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
