@@ -165,11 +165,6 @@ def build_nested() -> nn.Module:
     return Nested()
 
 
-def build_tied() -> nn.Module:
-    torch.manual_seed(0)
-    return TiedLM()
-
-
 def build_shape_mismatch() -> nn.Module:
     return ShapeMismatchInside()
 
