@@ -354,3 +354,26 @@ def _output_ids(model: nn.Module, ids: torch.Tensor) -> tuple[int, ...]:
     g = capture(model, {"input_ids": ids}, runs=0, stats=False)
     assert g.output_node_ids
     return g.output_node_ids
+
+
+def test_hf_gpt2_export_without_cache_matches_dispatch():
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = _gpt2()
+    inputs = {"input_ids": torch.randint(0, 100, (1, 8)), "use_cache": False}
+    e = mevreport.analyze(model, inputs, runs=0, stats=False, capture="export")
+    d = mevreport.analyze(model, inputs, runs=0, stats=False, capture="dispatch")
+    assert e.capture.method == "export"
+    named = dict(model.named_modules())
+    assert all(n.module_path in named for n in e.nodes)
+    assert "transformer.h.1.mlp.c_fc" in {m.path for m in e.modules}
+    assert e.totals.macs == d.totals.macs and e.totals.params == d.totals.params
+    assert not e.uncounted_ops
+
+
+def test_export_on_meta_model_is_exact_without_data():
+    model = M.Nested().to("meta")
+    r = mevreport.analyze(model, torch.randn(2, 4), capture="export")
+    assert r.capture.method == "export" and r.capture.fake
+    assert r.totals.macs == 2 * (2 * 4 * 4) + 2 * 4 * 2 and r.totals.params == 50
+    assert all(n.stats is None and n.latency_ms is None for n in r.nodes)

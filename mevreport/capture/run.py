@@ -138,10 +138,10 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         parts: CaptureParts | None = None
         if method == "export":
             from .export import ExportFailed, export_parts
-            eargs, ekwargs = args, kwargs
-            if not fake:
-                eargs = map_tensors(args, lambda t: t.to(dev))
-                ekwargs = map_tensors(kwargs, lambda t: t.to(dev))
+            # export only traces (with fake tensors): inputs go where the parameters are
+            where = torch.device("meta") if is_meta_model(model) else (current if fake else dev)
+            eargs = map_tensors(args, lambda t: t.to(where))
+            ekwargs = map_tensors(kwargs, lambda t: t.to(where))
             names = WeakIdKeyDictionary()
             _input_names(model, eargs, ekwargs, names)
             try:
