@@ -103,3 +103,12 @@ def test_pt2_archive_from_cli(tmp_path):
     assert [n["module_path"] for n in d["nodes"]] == ["body.0.fc", "body.0.act", "body.0", "body.1.fc",
                                                      "body.1.act", "body.1", "head"]
     assert d["totals"]["params"] == 50
+
+
+def test_model_that_raises_under_export_is_still_one_line(tmp_path):
+    r = run_cli("report", f"{MODELS}:build_shape_mismatch", "--input-shape", "2,5", "--capture", "export", "-q",
+                "-o", str(tmp_path / "bad.html"), cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "aten.addmm.default at module 'stage.0.fc'" in lines[0], r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -297,11 +297,10 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
     unseen = sum(1 for p, c in paths.class_names.items() if p not in paths.calls and c != "GuardsFn")
     notes = (f"{unseen} module(s) with no aten op in the exported graph (e.g. Identity, Dropout in eval mode, "
              f"or modules not called) are not listed under export capture",) if unseen else ()
-    if fake:
+    if fake or (not stats and runs <= 0):  # nothing to observe
         return CaptureParts(tuple(nodes), modules, output_ids, Measurements(notes=notes), "export")
 
     gm = ep.graph_module
-    by_id = {i: n for n, i in fx_ids.items()}
     collector = StatsCollector() if stats else None
     say("capturing (exported graph)")
     interp = ObservingInterpreter(gm, fx_ids, collector)
@@ -329,7 +328,7 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
             timer.run(*flat)
             for i, ms in timer.times_ms().items():
                 samples.setdefault(i, []).append(ms)
-        node_latency = {i: _median(samples[i]) for i in sorted(samples) if i in by_id}
+        node_latency = {i: _median(samples[i]) for i in sorted(samples)}
         fwd, spread, peak = forward_latency(lambda: gm(*flat), dev, runs)
     weights = model_weight_stats(model) if stats else ()
     return CaptureParts(tuple(nodes), modules, output_ids, Measurements(

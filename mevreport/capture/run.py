@@ -136,6 +136,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     counts = module_param_counts(model)
     with _model_on(model, dev, current):
         parts: CaptureParts | None = None
+        fallback: str | None = None
         if method == "export":
             from .export import ExportFailed, export_parts
             # export only traces (with fake tensors): inputs go where the parameters are
@@ -148,12 +149,13 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 parts = export_parts(model, eargs, ekwargs, dev, names=names, fake=fake, stats=stats, runs=runs,
                                      grad=grad, param_counts=counts, say=say)
             except ExportFailed as exc:
-                note = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
-                say(f"warning: {note}")
-                notes.append(note)
+                fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
+                notes.append(fallback)
         if parts is None:
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
                                     param_counts=counts, say=say)
+            if fallback:  # said once the fallback worked: a model that fails gets only its error line
+                say(f"warning: {fallback}")
 
     if fake:
         notes.append("fake tensors (no data): statistics and latency not measured")
