@@ -188,3 +188,27 @@ def build_pair_embed() -> nn.Module:
 def build_data_dependent() -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     return DataDependentIf(), torch.randn(2, 4)
+
+
+class MixedOps(nn.Module):
+    """Ops whose export-IR names differ from what dispatch records.
+
+    Grouped strided conv with bias, transposed conv, functional matmul,
+    scaled-dot-product attention, layer norm, GELU, softmax, avg pooling.
+    Input (1, 4, 8, 8).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2)     # -> (1, 8, 4, 4)
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)                     # -> (1, 4, 8, 8)
+        self.pool = nn.AvgPool2d(2)                                         # -> (1, 4, 4, 4)
+        self.norm = nn.LayerNorm(4)
+        self.proj = nn.Linear(4, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(self.up(torch.nn.functional.gelu(self.conv(x))))
+        seq = self.norm(h.flatten(2).transpose(1, 2))                       # (1, 16, 4)
+        q, k, v = self.proj(seq).view(1, 16, 3, 4).unbind(2)                # each (1, 16, 4)
+        att = torch.nn.functional.scaled_dot_product_attention(q, k, v)     # (1, 16, 4)
+        return torch.softmax(att @ seq.transpose(1, 2), dim=-1)             # (1, 16, 16)

@@ -173,9 +173,9 @@ def test_data_dependent_if_export_falls_back_with_one_note(capfd):
     assert err == "" and out == ""  # torch's partial graph and tracebacks are kept off the terminal
 
 
-@pytest.mark.parametrize("make", [M.TwoLinear, M.Nested, M.TiedLM, M.FrozenWithBuffers])
+@pytest.mark.parametrize("make", [M.TwoLinear, M.Nested, M.TiedLM, M.FrozenWithBuffers, M.MixedOps])
 def test_export_and_dispatch_agree_on_macs_and_params(make):
-    inputs = torch.tensor([[1, 2, 3]]) if make is M.TiedLM else torch.randn(2, 4)
+    inputs = {M.TiedLM: torch.tensor([[1, 2, 3]]), M.MixedOps: torch.randn(1, 4, 8, 8)}.get(make, torch.randn(2, 4))
     torch.manual_seed(0)
     model = make().eval()
     d = mevreport.analyze(model, inputs, runs=0, capture="dispatch")
@@ -186,6 +186,19 @@ def test_export_and_dispatch_agree_on_macs_and_params(make):
     assert e.totals.trainable_params == d.totals.trainable_params
     assert e.totals.buffer_bytes == d.totals.buffer_bytes
     assert [m.path for m in e.modules] == [m.path for m in d.modules]
+    assert not e.uncounted_ops and not d.uncounted_ops
+
+
+def test_mixed_ops_macs_by_hand():
+    conv = 8 * 4 * 4 * (4 // 2) * 3 * 3        # out elements x (in/groups) x kernel
+    up = (4 * 4) * 8 * 4 * (2 * 2)             # transposed: input pixels x cin x cout x k^2
+    proj = 16 * 4 * 12
+    sdpa = 16 * 16 * 4 * 2                     # Q.K^T and A.V
+    matmul = 16 * 4 * 16
+    for method in ("dispatch", "export"):
+        r = mevreport.analyze(M.MixedOps(), torch.randn(1, 4, 8, 8), runs=0, stats=False, capture=method)
+        assert r.capture.method == method
+        assert r.totals.macs == conv + up + proj + sdpa + matmul, method
 
 
 def test_export_demo_model_matches_dispatch_and_hand_macs():
