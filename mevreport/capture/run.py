@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ModelRunError, UsageError
-from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo, WeightStats
+from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo
 from .dispatch import OpRecorder, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
