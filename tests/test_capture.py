@@ -201,7 +201,7 @@ def test_mixed_ops_macs_by_hand():
         assert r.totals.macs == conv + up + proj + sdpa + matmul, method
 
 
-def test_export_demo_model_matches_dispatch_and_hand_macs():
+def test_export_demo_model_matches_dispatch():
     from mevreport.demo import build
     model, x = build()
     d = mevreport.analyze(model, x, runs=0, capture="dispatch")
