@@ -14,11 +14,16 @@ onnxscript's optimizer (constant folding, no-op removal) still run.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import shutil
+import sys
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import onnx
 import torch
@@ -29,9 +34,41 @@ from ..fileio import check_writable
 from ..report import OnnxExport
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
+    """One readable line: the error, and its cause when the error only says which step failed."""
+    def line(e: BaseException) -> str:
+        text = [ln for ln in _ANSI.sub("", str(e)).strip().splitlines() if ln.strip()]
+        return f"{type(e).__name__}: {text[0] if text else ''}"
+    out = line(exc)
+    cause = exc.__cause__
+    if cause is not None:
+        out += f" (caused by {line(cause)})"
+    return out[:500]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' progress lines and warnings (Python and C++), so the CLI's stderr stays ours."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def _optimize_keeping_batchnorm(program: Any) -> str | None:
@@ -56,12 +93,9 @@ def _dynamo(model: nn.Module, args: tuple, kwargs: dict, dest: Path) -> str | No
 
 
 def _torchscript(model: nn.Module, args: tuple, kwargs: dict, dest: Path) -> None:
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        call_args = args + ((kwargs,) if kwargs else ())
-        torch.onnx.export(model, call_args, str(dest), dynamo=False, do_constant_folding=True,
-                          training=torch.onnx.TrainingMode.PRESERVE)
+    call_args = args + ((kwargs,) if kwargs else ())
+    torch.onnx.export(model, call_args, str(dest), dynamo=False, do_constant_folding=True,
+                      training=torch.onnx.TrainingMode.PRESERVE)
 
 
 def _model_state(model: nn.Module) -> tuple[bool, dict[int, bool]]:
@@ -94,7 +128,7 @@ def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:
             for f in tmpdir.iterdir():
                 f.unlink()
             try:
-                with torch.no_grad():
+                with torch.no_grad(), _quiet():
                     note = fn(model, args, kwargs, dest)
                 if note:
                     notes.append(note)
