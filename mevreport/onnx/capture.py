@@ -84,13 +84,12 @@ def capture_onnx(path: str | Path, *, positional_shapes: list[tuple[int, ...]] |
         filled = _fill_runtime_types(types, result.values)
         if filled:
             notes.append(f"{filled} value shape(s) taken from the onnxruntime run (shape inference left them unknown)")
-    unknown = [n for n, (s, _) in types.items() if any(d < 0 for d in s)]
-    if unknown:
-        notes.append(f"{len(unknown)} value(s) with unknown shapes: their nodes are uncounted")
-
     kinds = classify_initializers(m)
     params = param_records(m, kinds)
     built = build_nodes(bound, types, kinds, set(shapes))
+    unknown = sum(1 for n in built.nodes for o in n.outputs if any(d < 0 for d in o.shape))
+    if unknown:
+        notes.append(f"{unknown} node output(s) with unknown shapes: nodes that need them are uncounted")
     model_class = _model_class(loaded)
     modules = module_infos(built, params, model_class)
 
@@ -111,8 +110,6 @@ def capture_onnx(path: str | Path, *, positional_shapes: list[tuple[int, ...]] |
                 weights = tuple(weight_stats(p.name, torch.from_numpy(numpy_helper.to_array(inits[p.name]).copy()))
                                 for p in params if not p.is_buffer and p.dtype.startswith("float"))
         node_ms = {nid: result.node_ms[i] for nid, i in enumerate(built.onnx_index) if i in result.node_ms}
-        if stats and not result.values:
-            notes.append("activation statistics not measured")
     measurements = Measurements(
         node_stats=node_stats, node_latency_ms=node_ms,
         forward_latency_ms=result.forward_ms if result else None,
