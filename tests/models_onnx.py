@@ -55,6 +55,21 @@ class AttentionBlock(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+class MHABlock(nn.Module):
+    """nn.MultiheadAttention (PyTorch runs its fused fast path) + residual + LayerNorm."""
+
+    def __init__(self, d: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.ln = nn.LayerNorm(d)
+        with torch.no_grad():  # MHA's biases start as zeros, like LayerNorm's: make every initializer distinct
+            for t in (self.attn.in_proj_bias, self.attn.out_proj.bias, self.ln.weight, self.ln.bias):
+                t.uniform_(-0.5, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ln(x + self.attn(x, x, x, need_weights=False)[0])
+
+
 class Eigen(nn.Module):
     """Runs anywhere, exports nowhere: ONNX has no eigenvalue op."""
 

@@ -18,7 +18,7 @@ from mevreport.onnx import export as export_mod
 from mevreport.onnx.build import path_from_node_name
 
 from .conftest import run_cli
-from .models_onnx import AttentionBlock, SmallCNN
+from .models_onnx import AttentionBlock, MHABlock, SmallCNN
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models_onnx.py"
@@ -83,6 +83,20 @@ def test_attention_block_agreement(exporter, tmp_path, monkeypatch):
     mods = {m.path: m for m in orep.modules}
     assert mods["qkv"].macs == b * t * d * 3 * d
     assert mods["mlp.0"].params == d * 4 * d + 4 * d
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_multihead_attention_fast_path_agreement(exporter, tmp_path, monkeypatch):
+    """PyTorch counts aten._native_multi_head_attention; the ONNX file has plain MatMuls: same MACs."""
+    if exporter == "torchscript":
+        monkeypatch.setattr(export_mod, "_dynamo", _no_dynamo)
+    b, t, d = 2, 16, 32
+    tr, orep = _export_and_read(MHABlock(d, 4).eval(), torch.randn(b, t, d), tmp_path)
+    assert tr.onnx_export.exporter == exporter
+    assert any(n.op.startswith("aten._native_multi_head_attention") for n in tr.nodes)
+    macs = b * t * 3 * d * d + 2 * b * t * t * d + b * t * d * d  # in-projections, Q·Kᵀ and A·V, out-projection
+    assert tr.totals.macs == orep.totals.macs == macs
+    assert tr.totals.params == orep.totals.params == 4 * d * d + 4 * d + 2 * d
 
 
 # --- a graph built by hand -------------------------------------------------------

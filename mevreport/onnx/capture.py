@@ -61,7 +61,7 @@ def capture_onnx(path: str | Path, *, positional_shapes: list[tuple[int, ...]] |
     shapes = bind_shapes(loaded, list(positional_shapes or []), dict(named_shapes or {}))
     bound = with_input_shapes(loaded.model, shapes)
     say("inferring shapes")
-    types, inference_error = infer_value_types(bound)
+    types, inference_error = infer_value_types(bound, loaded.large)
     m = loaded.model
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import)
     notes = [f"read from {loaded.path.name}: producer {m.producer_name or '?'} {m.producer_version}".rstrip()
@@ -79,7 +79,10 @@ def capture_onnx(path: str | Path, *, positional_shapes: list[tuple[int, ...]] |
     else:
         providers = providers_for(dev)
         say("running with onnxruntime")
-        result = run_model(bound, random_feeds(shapes, dtypes), providers, runs)
+        outputs = [o for node in m.graph.node for o in node.output if o]
+        gaps = any(o not in types or any(d < 0 for d in types[o][0]) for o in outputs)
+        result = run_model(bound, random_feeds(shapes, dtypes), providers, runs, values=stats or gaps,
+                           large=loaded.large)
         notes.extend(result.notes)
         filled = _fill_runtime_types(types, result.values)
         if filled:

@@ -128,7 +128,7 @@ def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:
             for f in tmpdir.iterdir():
                 f.unlink()
             try:
-                with torch.no_grad(), _quiet():
+                with _quiet():
                     note = fn(model, args, kwargs, dest)
                 if note:
                     notes.append(note)

@@ -35,6 +35,7 @@ class LoadedOnnx:
     model: onnx.ModelProto          # as read, with external data loaded
     inputs: tuple[GraphInput, ...]
     checker_error: str | None       # onnx.checker's complaint, when it had one
+    large: bool = False             # over protobuf's 2 GiB: cannot be serialised in one piece
 
 
 def dtype_name(elem_type: int) -> str:
@@ -79,8 +80,10 @@ def read_onnx(path: str | Path) -> LoadedOnnx:
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelLoadError(f"{str(p)!r} is not an ONNX model: it holds no graph (truncated, or not ONNX at all)")
     checker_error = None
+    # the file, or its initializers when they came from external data, approximate ByteSize() cheaply
+    large = max(p.stat().st_size, sum(len(i.raw_data) for i in model.graph.initializer)) >= _PROTO_LIMIT
     try:
-        if model.ByteSize() < _PROTO_LIMIT:
+        if not large:
             onnx.checker.check_model(model)
         else:
             onnx.checker.check_model(str(p))
@@ -96,7 +99,7 @@ def read_onnx(path: str | Path) -> LoadedOnnx:
             continue
         dims = _dims(vi)
         inputs.append(GraphInput(vi.name, dtype_name(vi.type.tensor_type.elem_type), dims if dims is not None else ()))
-    return LoadedOnnx(p, model, tuple(inputs), checker_error)
+    return LoadedOnnx(p, model, tuple(inputs), checker_error, large)
 
 
 def _edges_resolve(model: onnx.ModelProto) -> bool:
@@ -185,7 +188,8 @@ def with_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
     return m
 
 
-def infer_value_types(model: onnx.ModelProto) -> tuple[dict[str, tuple[tuple[int, ...], str]], str | None]:
+def infer_value_types(model: onnx.ModelProto,
+                      large: bool = False) -> tuple[dict[str, tuple[tuple[int, ...], str]], str | None]:
     """Shape and dtype of every value ONNX shape inference can determine.
 
     Unknown dimensions are -1.  Returns the map and inference's error, if it
@@ -194,7 +198,7 @@ def infer_value_types(model: onnx.ModelProto) -> tuple[dict[str, tuple[tuple[int
     """
     error = None
     try:
-        if model.ByteSize() < _PROTO_LIMIT:
+        if not large:
             inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
         else:
             inferred = model  # too large to infer in memory: runtime shapes fill in

@@ -28,9 +28,6 @@ from onnx import helper
 
 from ..errors import UsageError
 
-_PROTO_LIMIT = 2 ** 31 - 1
-
-
 @dataclass(frozen=True)
 class RuntimeResult:
     values: dict[str, np.ndarray]        # value name -> array (intermediates included)
@@ -142,12 +139,12 @@ def forward_times(model: onnx.ModelProto, feeds: dict[str, np.ndarray], provider
 
 
 def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: list[str], runs: int,
-              values: bool = True) -> RuntimeResult:
+              values: bool = True, large: bool = False) -> RuntimeResult:
     """Values, per-node times and latency; an op onnxruntime cannot run gives notes, not an error."""
     import onnxruntime as ort
     provider = providers[0]
     notes = [f"onnxruntime {ort.__version__} on {provider}"]
-    if model.ByteSize() >= _PROTO_LIMIT:
+    if large:
         notes.append("model over 2 GiB: not run with onnxruntime; statistics and latency not measured")
         return RuntimeResult({}, {}, None, None, 0, provider, tuple(notes))
     got: dict[str, np.ndarray] = {}
