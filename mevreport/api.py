@@ -55,7 +55,10 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
     ``inputs`` is ``None``, a list of shapes, or a dict of shapes by input name.
     """
     if isinstance(model, (str, Path)):
-        from .onnx import analyze_onnx
+        from .errors import UsageError
+        from .onnx import analyze_onnx, is_onnx_path
+        if not is_onnx_path(str(model)):
+            raise UsageError(f"model must be a torch.nn.Module or the path of a .onnx file, not {str(model)!r}")
         named = {k: tuple(v) for k, v in inputs.items()} if isinstance(inputs, dict) else None
         positional = [tuple(s) for s in inputs] if isinstance(inputs, (list, tuple)) else None
         return analyze_onnx(model, input_shapes=positional, named_shapes=named,

@@ -332,3 +332,22 @@ def test_cli_export_written_and_export_failure_keeps_report(tmp_path):
     assert any(n.startswith("ONNX export to eig.onnx failed") for n in data["capture"]["notes"])
     assert not (tmp_path / "eig.onnx").exists() and (tmp_path / "build_eigen.html").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_onnx_report_is_deterministic_apart_from_latency(tmp_path):
+    """DESIGN §2: only created_at, environment and latency fields change between two runs."""
+    path = _handmade(tmp_path / "hand.onnx")
+
+    def scrub(value):
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()
+                    if k not in ("created_at", "environment") and "latency" not in k}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    a = mevreport.analyze(str(path), {"x": (2, 3, 8, 8)}, runs=1).to_dict()
+    b = mevreport.analyze(str(path), {"x": (2, 3, 8, 8)}, runs=1).to_dict()
+    assert scrub(a) == scrub(b)
+    assert a["nodes"][0]["stats"] is not None
+    assert mevreport.Report.from_dict(a).to_dict() == a
