@@ -38,23 +38,54 @@ def environment(device: str) -> Environment:
                        device=device, device_name=name, git_commit=git_commit())
 
 
-def analyze(model: nn.Module, inputs: Any = None, device: str | torch.device | None = None,
+def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | torch.device | None = None,
             capture: str = "auto", stats: bool = True, title: str | None = None, *,
             runs: int = 3, grad: bool = False, label: str | None = None, name: str | None = None,
-            progress: Callable[[str], None] | None = None) -> Report:
+            progress: Callable[[str], None] | None = None, onnx_path: str | Path | None = None) -> Report:
     """Run ``model`` on ``inputs`` and return its :class:`Report`.
 
     ``inputs`` is a tensor, a tuple/list of positional arguments or a dict of
     keyword arguments.  ``device=None`` runs where the model is; ``"meta"``
     analyses without data.  ``runs`` timed runs give the median latency
     (0 skips timing).  The model is left as it was found.
+
+    ``onnx_path`` also writes the model as ONNX there (see docs/onnx.md); a
+    failed export is recorded in ``report.onnx_export`` and the notes, never
+    raised.  ``model`` may instead be the path of a ``.onnx`` file; then
+    ``inputs`` is ``None``, a list of shapes, or a dict of shapes by input name.
     """
+    if isinstance(model, (str, Path)):
+        from .errors import UsageError
+        from .onnx import analyze_onnx, is_onnx_path
+        if not is_onnx_path(str(model)):
+            raise UsageError(f"model must be a torch.nn.Module or the path of a .onnx file, not {str(model)!r}")
+        named = {k: tuple(v) for k, v in inputs.items()} if isinstance(inputs, dict) else None
+        positional = [tuple(s) for s in inputs] if isinstance(inputs, (list, tuple)) else None
+        return analyze_onnx(model, input_shapes=positional, named_shapes=named,
+                            device=None if device is None else str(device), stats=stats, runs=runs, title=title,
+                            label=label, name=name, progress=progress)
+    if onnx_path is not None:
+        from .fileio import check_writable
+        check_writable(onnx_path)
     graph = run_capture(model, inputs, device=device, method=capture, stats=stats, grad=grad, runs=runs,
                         name=name, progress=progress)
-    return analyze_graph(
+    report = analyze_graph(
         graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
     )
+    if onnx_path is not None:
+        from .onnx import export_onnx, with_export
+        if progress:
+            progress(f"exporting ONNX to {onnx_path}")
+        export = export_onnx(model, inputs, onnx_path) if not graph.capture.fake else _no_export(onnx_path)
+        report = with_export(report, export)
+    return report
+
+
+def _no_export(path: str | Path):  # noqa: ANN202
+    from .report import OnnxExport
+    return OnnxExport(path=str(path), exporter=None, opset=None,
+                      error="the model was analysed with fake tensors (no weights to export)")
 
 
 def generate(model: nn.Module, inputs: Any, path: str | Path, **analyze_options: Any) -> Report:

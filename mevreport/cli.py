@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="report a model")
     rep.add_argument("model", metavar="MODEL", help="pkg.module:callable, path/to/file.py:callable, model.onnx or archive.pt2")
     rep.add_argument("--input-shape", action="append", default=[], metavar="SHAPE",
-                     help="shape of a random input, like 1,3,224,224; repeat per positional input")
+                     help="shape of a random input, like 1,3,224,224; repeat per positional input "
+                          "(ONNX models: also NAME=1,3,224,224 per graph input)")
     rep.add_argument("--input-dtype", default="float32", help="dtype of random inputs (default: %(default)s)")
     rep.add_argument("--device", default=None, help="cpu, cuda, cuda:N or meta (default: where the model is)")
     rep.add_argument("--capture", default="auto", choices=["auto", "dispatch", "export"])
@@ -94,9 +95,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_onnx(args: argparse.Namespace) -> int:
+    """``mevreport report model.onnx``: the same report, from the ONNX file (docs/onnx.md)."""
+    from .loader import parse_named_shape
+    from .onnx import analyze_onnx
+    if args.onnx_path:
+        raise UsageError("--onnx exports a PyTorch model; MODEL is already an ONNX file")
+    positional, named = [], {}
+    for text in args.input_shape:
+        key, shape = parse_named_shape(text)
+        if key is None:
+            positional.append(shape)
+        else:
+            named[key] = shape
+    if args.runs < 0:
+        raise UsageError("--runs must be 0 or more")
+    name = Path(args.model).stem
+    output = args.output or f"{name}.html"
+    _check_outputs(output, args.json_path)
+    say = _progress(args.quiet)
+    report = analyze_onnx(args.model, input_shapes=positional, named_shapes=named, device=args.device,
+                          stats=not args.no_stats, runs=args.runs, title=args.title, label=args.label, name=name,
+                          progress=say)
+    _write(report, output, args.json_path, say)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import analyze
     from .loader import load_model, parse_dtype, parse_shape, random_inputs
+    from .onnx import is_onnx_path
+    if is_onnx_path(args.model):
+        return _report_onnx(args)
     shapes = [parse_shape(s) for s in args.input_shape]
     dtype = parse_dtype(args.input_dtype)
     if args.runs < 0:
@@ -104,13 +134,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     say = _progress(args.quiet)
     loaded = load_model(args.model)
     output = args.output or f"{loaded.name}.html"
-    _check_outputs(output, args.json_path)
+    _check_outputs(output, args.json_path, args.onnx_path)
     inputs = random_inputs(shapes, dtype) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
     say(f"loaded {type(loaded.module).__name__}")
     report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
-                     title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say)
+                     title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
+                     onnx_path=args.onnx_path)
+    if report.onnx_export is not None and report.onnx_export.error:
+        print(f"mevreport: warning: ONNX export failed, report written without it: {report.onnx_export.error}",
+              file=sys.stderr)
+    elif report.onnx_export is not None:
+        say(f"wrote {report.onnx_export.path} ({report.onnx_export.exporter} exporter, opset {report.onnx_export.opset})")
     _write(report, output, args.json_path, say)
     return EXIT_OK
 

@@ -40,6 +40,16 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def parse_named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
+    """``name=1,3,224,224`` to ``("name", shape)``; a plain shape has no name (positional)."""
+    name, sep, rest = text.rpartition("=")
+    if not sep:
+        return None, parse_shape(text)
+    if not name.strip():
+        raise UsageError(f"malformed --input-shape {text!r}: expected NAME=1,3,224,224 or 1,3,224,224")
+    return name.strip(), parse_shape(rest)
+
+
 def parse_dtype(text: str) -> torch.dtype:
     dtype = getattr(torch, text.removeprefix("torch."), None)
     if not isinstance(dtype, torch.dtype):

@@ -134,6 +134,17 @@ class ParamSummary:
 
 
 @dataclass(frozen=True)
+class OnnxExport:
+    """The ``--onnx`` export beside the report: where, by which exporter, or why not."""
+
+    path: str
+    exporter: str | None  # "dynamo" or "torchscript"; None when both failed
+    opset: int | None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Report:
     schema_version: int
     tool: ToolInfo
@@ -152,6 +163,7 @@ class Report:
     params: tuple[ParamSummary, ...] = ()
     weight_stats: tuple[WeightStats, ...] = ()
     memory_timeline: tuple[int, ...] = field(default=(), repr=False)
+    onnx_export: OnnxExport | None = None
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +228,6 @@ def _build(tp: Any, value: Any) -> Any:
 
 __all__ = [
     "SCHEMA_VERSION", "Report", "ReportNode", "ModuleRow", "Totals", "ReportWarning", "UncountedOp",
-    "Environment", "CaptureSummary", "InputSummary", "ModelInfo", "ToolInfo", "ParamSummary",
+    "Environment", "CaptureSummary", "OnnxExport", "InputSummary", "ModelInfo", "ToolInfo", "ParamSummary",
     "Histogram", "TensorStats", "WeightStats", "TensorMeta",
 ]
