@@ -151,17 +151,21 @@ def relative_link(target: Path, page_dir: Path) -> str:
     return quote(Path(rel).as_posix(), safe="/")
 
 
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 def to_data(archive: Archive, page_dir: Path) -> dict[str, Any]:
     """Plain data for the page and its embedded JSON."""
     return {
         "entries": [{
             "link": relative_link(e.path, page_dir), "also": [relative_link(p, page_dir) for p in e.also],
-            "file": str(e.path.relative_to(archive.root)) if e.path.is_relative_to(archive.root) else str(e.path),
+            "file": _shown(e.path, archive.root),
             "name": e.name, "class_name": e.class_name, "title": e.title, "label": e.label,
             "created_at": e.created_at, "device": e.device,
             **{m: e.value(m) for m in TREND_METRICS}, "latency_spread_ms": e.latency_spread_ms,
         } for e in archive.entries],
-        "skipped": [{"file": str(s.path), "reason": s.reason} for s in archive.skipped],
+        "skipped": [{"file": _shown(s.path, archive.root), "reason": s.reason} for s in archive.skipped],
     }
 
 

@@ -163,6 +163,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .archive import scan
     from .fileio import atomic_write_text
     from .render.index_page import render_index_html
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"{args.directory!r} is not a directory")
     output = args.output or str(Path(args.directory) / "index.html")
     _check_outputs(output)
     say = _progress(args.quiet)

@@ -97,3 +97,42 @@ def mlp_v2():
 def convnet():
     torch.manual_seed(0)
     return SmallConvNet().eval(), torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+
+
+HOSTILE = "</script><img src=x onerror=pwned=1>|`x`*_[y](z)@all#1"
+
+
+class HostileMLP(TinyMLP):
+    """TinyMLP v1 plus a module whose name and class name try to break HTML, JSON-in-script and Markdown."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        bad_class = type("Bad<b>|`Cls`", (nn.Linear,), {})
+        self.add_module(HOSTILE, bad_class(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, HOSTILE)(super().forward(x))
+
+
+class Mixed(nn.Module):
+    """Attention (the fused MHA path in eval), a module called twice, dict inputs and dict outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(6, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.shared = nn.Linear(16, 16)
+        self.norm = nn.LayerNorm(16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.embed(tokens)
+        a, _ = self.attn(x, x, x, need_weights=False)
+        x = self.norm(x + self.shared(a))
+        x = self.shared(torch.relu(x))
+        return {"logits": self.head(x.mean(1)), "features": x}
+
+
+def mixed():
+    torch.manual_seed(0)
+    return Mixed().eval(), {"tokens": torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(4))}
