@@ -89,8 +89,9 @@ class ModuleChange:
 
     ``changed`` names the fields that differ (of :data:`MODULE_FIELDS`);
     ``size`` is the largest change as a fraction of the model total (params,
-    MACs, FLOPs, latency beyond noise), the sort key; ``moved`` counts the
-    submodules that a rename carried along.
+    MACs, FLOPs, latency beyond noise), the sort key; ``submodules`` counts
+    the submodules a rename carried along, or those folded into an added or
+    removed subtree (a new block is one addition, not one per layer in it).
     """
 
     kind: str  # "added" | "removed" | "changed" | "renamed"
@@ -99,7 +100,7 @@ class ModuleChange:
     changed: tuple[str, ...]
     size: float
     latency_noise: bool = False
-    moved: int = 0
+    submodules: int = 0
     note: str = ""
 
     @property
@@ -334,22 +335,26 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
         b, h = bi.figures(bi.rows[p]), hi.figures(hi.rows[q])
         fields, is_noise = _changed_fields(b, h, noise)
         fields = tuple(f for f in fields if f == "latency_ms")
-        changes.append(ModuleChange("renamed", b, h, fields, _size(b, h, scale, noise), is_noise, moved=moved))
+        changes.append(ModuleChange("renamed", b, h, fields, _size(b, h, scale, noise), is_noise, submodules=moved))
     for kind, index, others, moved, renamed_roots in (
         ("added", hi, head_only, moved_head, [q for _, q, _ in renames]),
         ("removed", bi, base_only, moved_base, [p for p, _, _ in renames]),
     ):
+        # A subtree that is new through and through is one change: fold its descendants into its top.
+        plain = [p for p in others if p not in moved and not any(_inside(r, p) for r in renamed_roots)]
+        folded = {p for p in others if any(q != p and _inside(p, q) for q in plain)}
         for p in others:
-            if p in moved:
+            if p in moved or p in folded:
                 continue
             fig = index.figures(index.rows[p])
             inner = [r for r in renamed_roots if _inside(r, p)]
+            below = sum(1 for q in folded if _inside(q, p))
             carried = {name: float(sum(getattr(index.rows[r], name) or 0 for r in inner))
                        for name in ("params", "macs", "flops")}
             note = f"wraps {len(inner)} renamed module(s)" if inner else ""
             sides = (None, fig) if kind == "added" else (fig, None)
             changes.append(ModuleChange(kind, *sides, changed=(), size=_size(*sides, scale, noise, carried),
-                                        note=note))
+                                        submodules=below, note=note))
 
     order = {"changed": 0, "renamed": 1, "added": 2, "removed": 3}
     changes.sort(key=lambda c: (-round(c.size, 12), (c.head or c.base).position, order[c.kind]))  # type: ignore[union-attr]

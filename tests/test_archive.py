@@ -87,12 +87,15 @@ def test_cli_index_page(archive_dir, tmp_path):
     assert links[1] == expected.as_posix(), links
 
 
-def test_cli_index_errors(tmp_path):
-    r = run_cli("index", str(tmp_path / "nope"))
-    assert r.returncode == 2 and "is not a directory" in r.stderr
+def test_cli_index_errors(tmp_path, capsys):
+    from mevreport.cli import main
+    assert main(["index", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    r = run_cli("index", str(tmp_path / "empty"))
-    assert r.returncode == 2 and "no mevreport reports" in r.stderr
+    (tmp_path / "empty" / "other.json").write_text("[]", encoding="utf-8")
+    assert main(["index", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "no mevreport reports" in err and "skipped" in err and "other.json" in err
     assert not (tmp_path / "empty" / "index.html").exists()
 
 

@@ -87,7 +87,7 @@ def test_rename_detected_by_subtree_signature():
     x = Encoder.example_input()
     base, head = _report(Encoder(1), x), _report(Encoder(2), x)
     d = compare(base, head)
-    rows = [(m.kind, m.base.path if m.base else None, m.head.path if m.head else None, m.changed, m.moved, m.note)
+    rows = [(m.kind, m.base.path if m.base else None, m.head.path if m.head else None, m.changed, m.submodules, m.note)
             for m in d.modules]
     # Blocks are Linear(8, 8) (72 params) + GELU: moving them changes no total.
     assert rows == [
@@ -160,3 +160,18 @@ def test_relative_change_edge_cases():
     assert relative_change(0, 5) == float("inf")
     assert relative_change(10, 5) == -0.5
     assert relative_change(None, 5) is None
+
+
+def test_new_subtree_is_one_addition():
+    """A third block (Linear(8, 8) + GELU on [3, 8]: 72 params, 3*8*8 = 192 MACs) is one added row."""
+    x = Encoder.example_input()
+    d = compare(_report(Encoder(1, n=2), x), _report(Encoder(1, n=3), x))
+    rows = [(m.kind, m.path, m.submodules, m.delta("params"), m.delta("macs")) for m in d.modules]
+    assert rows == [
+        ("changed", "", 0, 72, 192),
+        ("changed", "encoder", 0, 72, 192),
+        ("added", "encoder.2", 2, 72, 192),
+    ]
+    removed = [(m.kind, m.path, m.submodules) for m in
+               compare(_report(Encoder(1, n=3), x), _report(Encoder(1, n=2), x)).modules if m.kind == "removed"]
+    assert removed == [("removed", "encoder.2", 2)]

@@ -54,10 +54,9 @@ def module_row(m: ModuleChange) -> dict[str, Any]:
     detail = ""
     if m.kind == "changed":
         detail = ", ".join(field_name(f) for f in m.changed)
-    elif m.kind == "renamed" and m.moved:
-        detail = f"with {m.moved} submodule(s)"
-    elif m.note:
-        detail = m.note
+    else:
+        parts = [f"with {m.submodules} submodule(s)"] if m.submodules else []
+        detail = ", ".join(parts + ([m.note] if m.note else []))
     base_path = m.base.path or "(root)" if m.kind == "renamed" and m.base is not None else None
     return {
         "kind": m.kind, "detail": detail, "path": m.path or "(root)", "base_path": base_path,

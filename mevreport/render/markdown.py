@@ -91,9 +91,9 @@ def _shapes(shapes: tuple | None) -> str:
 def _what(m: ModuleChange) -> str:
     if m.kind == "changed":
         return "changed: " + ", ".join(field_name(f) for f in m.changed)
-    if m.kind == "renamed":
-        return f"renamed (+{m.moved} submodules)" if m.moved else "renamed"
-    return m.kind + (f" ({m.note})" if m.note else "")
+    parts = [f"with {m.submodules} submodule(s)"] if m.submodules else []
+    parts += [m.note] if m.note else []
+    return m.kind + (f" ({', '.join(parts)})" if parts else "")
 
 
 def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: int = TOP_MODULES,
