@@ -175,10 +175,17 @@ def _relative(path: str, root: str) -> str:
 
 
 def _prefixes(path: str) -> list[str]:
+    """The path itself and every ancestor, root ("") first."""
     if not path:
         return [""]
     parts = path.split(".")
     return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _under_any(path: str, roots: set[str], proper: bool = False) -> bool:
+    """Whether ``path`` lies in the subtree of one of ``roots`` (strictly below it when ``proper``)."""
+    prefixes = _prefixes(path)
+    return any(q in roots for q in (prefixes[:-1] if proper else prefixes))
 
 
 class _Index:
@@ -192,6 +199,10 @@ class _Index:
         for n in report.nodes:
             for p in _prefixes(n.module_path):
                 self.subtree_nodes[p].append(n)
+        self.subtree_modules: dict[str, list[ModuleRow]] = defaultdict(list)
+        for m in report.modules:
+            for p in _prefixes(m.path):
+                self.subtree_modules[p].append(m)
         self.output_shapes = _module_output_shapes(report)
 
     def figures(self, row: ModuleRow) -> ModuleFigures:
@@ -201,7 +212,7 @@ class _Index:
     def signature(self, path: str) -> tuple:
         """What makes two subtrees identical, independent of where they sit."""
         mods = tuple((_relative(m.path, path), m.class_name, m.params, m.macs, m.flops, m.calls)
-                     for m in self.report.modules if _inside(m.path, path))
+                     for m in self.subtree_modules.get(path, ()))
         ops = tuple((n.op, _relative(n.module_path, path), tuple(o.shape for o in n.outputs))
                     for n in self.subtree_nodes.get(path, ()))
         return mods, ops
@@ -295,9 +306,9 @@ def _find_renames(base: _Index, head: _Index, base_only: list[str],
         if not options:
             continue
         q = options[0]
-        moved_base = [x for x in base_only if _inside(x, p)]
+        moved_base = [m.path for m in base.subtree_modules[p]]
         taken_base.update(moved_base)
-        taken_head.update(x for x in head_only if _inside(x, q))
+        taken_head.update(m.path for m in head.subtree_modules[q])
         pairs.append((p, q, len(moved_base) - 1))
     return pairs
 
@@ -317,8 +328,8 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
     base_only = [m.path for m in base.modules if m.path not in hi.rows]
     head_only = [m.path for m in head.modules if m.path not in bi.rows]
     renames = _find_renames(bi, hi, base_only, head_only)
-    moved_base = {x for p, _, _ in renames for x in base_only if _inside(x, p)}
-    moved_head = {x for _, q, _ in renames for x in head_only if _inside(x, q)}
+    moved_base = {m.path for p, _, _ in renames for m in bi.subtree_modules[p]}
+    moved_head = {m.path for _, q, _ in renames for m in hi.subtree_modules[q]}
 
     changes: list[ModuleChange] = []
     unchanged = 0
@@ -341,14 +352,18 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
         ("removed", bi, base_only, moved_base, [p for p, _, _ in renames]),
     ):
         # A subtree that is new through and through is one change: fold its descendants into its top.
-        plain = [p for p in others if p not in moved and not any(_inside(r, p) for r in renamed_roots)]
-        folded = {p for p in others if any(q != p and _inside(p, q) for q in plain)}
+        wrapping = {a for r in renamed_roots for a in _prefixes(r)}  # modules with a renamed one inside
+        plain = {p for p in others if p not in moved and p not in wrapping}
+        folded = {p for p in others if _under_any(p, plain, proper=True)}
+        folded_into: dict[str, int] = defaultdict(int)  # top of each new subtree -> modules folded into it
+        for p in folded:
+            folded_into[next(a for a in _prefixes(p) if a in plain)] += 1
         for p in others:
             if p in moved or p in folded:
                 continue
             fig = index.figures(index.rows[p])
             inner = [r for r in renamed_roots if _inside(r, p)]
-            below = sum(1 for q in folded if _inside(q, p))
+            below = folded_into.get(p, 0)
             carried = {name: float(sum(getattr(index.rows[r], name) or 0 for r in inner))
                        for name in ("params", "macs", "flops")}
             note = f"wraps {len(inner)} renamed module(s)" if inner else ""

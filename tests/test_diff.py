@@ -175,3 +175,18 @@ def test_new_subtree_is_one_addition():
     removed = [(m.kind, m.path, m.submodules) for m in
                compare(_report(Encoder(1, n=3), x), _report(Encoder(1, n=2), x)).modules if m.kind == "removed"]
     assert removed == [("removed", "encoder.2", 2)]
+
+
+def test_moved_and_grown():
+    """4 blocks moved under encoder.blocks and 2 more added: 4 renames, 2 new blocks of 2 submodules each."""
+    x = Encoder.example_input()
+    d = compare(_report(Encoder(1, n=4), x), _report(Encoder(2, n=6), x))
+    rows = [(m.kind, m.base.path if m.kind == "renamed" else m.path, m.path, m.submodules, m.note) for m in d.modules]
+    assert rows == [
+        ("changed", "", "", 0, ""),
+        ("changed", "encoder", "encoder", 0, ""),
+        ("added", "encoder.blocks", "encoder.blocks", 0, "wraps 4 renamed module(s)"),
+        ("added", "encoder.blocks.4", "encoder.blocks.4", 2, ""),
+        ("added", "encoder.blocks.5", "encoder.blocks.5", 2, ""),
+    ] + [("renamed", f"encoder.{i}", f"encoder.blocks.{i}", 2, "") for i in range(4)]
+    assert d.total("params").change == 2 * 72 and d.total("macs").change == 2 * 3 * 8 * 8
