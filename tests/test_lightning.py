@@ -73,3 +73,16 @@ def test_explicit_inputs_and_no_validation_data(tmp_path):
     trainer.fit(model, _loader(10, 0))  # no validation loader at all
     assert [p.name for p in callback.paths] == ["custom.html"]
     assert callback.report.inputs[0].shape == (2, 4) and callback.report.totals.macs == 2 * 4 * 8 + 2 * 8
+
+
+def test_example_input_array_fallback_and_dict_batches(tmp_path):
+    model = TinyRegressor()
+    model.example_input_array = torch.zeros(3, 4)
+    callback = MevreportCallback(runs=0, stats=False)
+    trainer = _trainer(tmp_path, callback)
+    trainer.fit(model, _loader(10, 0))  # no validation data: example_input_array is used
+    assert callback.report.inputs[0].shape == (3, 4) and callback.report.totals.macs == 3 * 4 * 8 + 3 * 8
+    from mevreport.integrations.lightning import default_inputs_from_batch
+    x = torch.ones(2)
+    assert default_inputs_from_batch((x, 1)) is x and default_inputs_from_batch([x]) is x
+    assert default_inputs_from_batch({"input_ids": x}) == {"input_ids": x}

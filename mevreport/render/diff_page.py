@@ -11,8 +11,8 @@ from typing import Any
 
 from ..diff import ModuleChange, ReportDiff
 from ..gates import GateResult
-from .format import count, ms, shape
-from .markdown import _METRIC_NAMES, field_name, metric_value
+from .format import count, ms
+from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text
 
 _VERDICT = {"same": "unchanged", "up": "increased", "down": "decreased", "noise": "noise (within spread)",
             "n/a": "not measured on both sides"}
@@ -34,22 +34,6 @@ def _relative(rel: float | None) -> str:
     return f"{rel * 100:+.1f}%".replace("-", "\u2212")
 
 
-def _pair(m: ModuleChange, name: str, fmt) -> str:  # noqa: ANN001
-    b = getattr(m.base, name) if m.base is not None else None
-    h = getattr(m.head, name) if m.head is not None else None
-    if m.base is None:
-        return fmt(h)
-    if m.head is None:
-        return fmt(b)
-    if b == h:
-        return fmt(h)
-    return f"{fmt(b)} \u2192 {fmt(h)}"
-
-
-def _shapes(shapes: tuple | None) -> str:
-    return ", ".join(shape(s) for s in shapes) if shapes else "\u2014"
-
-
 def module_row(m: ModuleChange) -> dict[str, Any]:
     detail = ""
     if m.kind == "changed":
@@ -60,11 +44,11 @@ def module_row(m: ModuleChange) -> dict[str, Any]:
     base_path = m.base.path or "(root)" if m.kind == "renamed" and m.base is not None else None
     return {
         "kind": m.kind, "detail": detail, "path": m.path or "(root)", "base_path": base_path,
-        "class_name": _pair(m, "class_name", str),
-        "params": _pair(m, "params", count), "macs": _pair(m, "macs", count), "flops": _pair(m, "flops", count),
-        "shapes": _pair(m, "output_shapes", _shapes), "latency": _pair(m, "latency_ms", ms),
+        "class_name": pair_text(m, "class_name", str),
+        "params": pair_text(m, "params", count), "macs": pair_text(m, "macs", count), "flops": pair_text(m, "flops", count),
+        "shapes": pair_text(m, "output_shapes", shapes_text), "latency": pair_text(m, "latency_ms", ms),
         "latency_noise": m.latency_noise, "size": f"{m.size * 100:.1f}%",
-        "search": " ".join(x for x in (m.kind, base_path or "", m.path, _pair(m, "class_name", str)) if x),
+        "search": " ".join(x for x in (m.kind, base_path or "", m.path, pair_text(m, "class_name", str)) if x),
     }
 
 

@@ -74,7 +74,8 @@ def module_cell(m: ModuleChange) -> str:
     return md_code(m.path or "(root)")
 
 
-def _pair(m: ModuleChange, name: str, fmt) -> str:  # noqa: ANN001
+def pair_text(m: ModuleChange, name: str, fmt) -> str:  # noqa: ANN001
+    """``base → head`` of one field, or one value when it did not change or exists on one side."""
     b = getattr(m.base, name) if m.base is not None else None
     h = getattr(m.head, name) if m.head is not None else None
     if m.base is None:
@@ -84,7 +85,7 @@ def _pair(m: ModuleChange, name: str, fmt) -> str:  # noqa: ANN001
     return fmt(h) if b == h else f"{fmt(b)} \u2192 {fmt(h)}"
 
 
-def _shapes(shapes: tuple | None) -> str:
+def shapes_text(shapes: tuple | None) -> str:
     return ", ".join(shape(s) for s in shapes) if shapes else "\u2014"
 
 
@@ -116,8 +117,8 @@ def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: i
     if diff.modules:
         lines += ["", "| module | what | params | MACs | output shapes |", "|---|---|---:|---:|---|"]
         for m in diff.modules[:top]:
-            lines.append(f"| {module_cell(m)} | {md_text(_what(m))} | {_pair(m, 'params', count)} | "
-                         f"{_pair(m, 'macs', count)} | {md_text(_pair(m, 'output_shapes', _shapes))} |")
+            lines.append(f"| {module_cell(m)} | {md_text(_what(m))} | {pair_text(m, 'params', count)} | "
+                         f"{pair_text(m, 'macs', count)} | {md_text(pair_text(m, 'output_shapes', shapes_text))} |")
         if len(diff.modules) > top:
             more = f" in {md_text(html_name)}" if html_name else " in the HTML diff"
             lines.append(f"\n_{len(diff.modules) - top} more module changes{more}._")
