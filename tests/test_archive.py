@@ -106,3 +106,27 @@ def test_index_page_is_deterministic(archive_dir, tmp_path):
     one, two = (render_index_html(scan(archive_dir), out) for _ in range(2))
     assert one == two
     assert "<dc:date>" not in one  # matplotlib's date metadata is dropped
+
+
+@pytest.mark.browser
+def test_index_page_in_browser(archive_dir, tmp_path):
+    from mevreport.render.index_page import render_index_html
+    from .browser_pages import visit
+    out = archive_dir / "browser-index.html"
+    out.write_text(render_index_html(scan(archive_dir), out), encoding="utf-8")
+
+    def check(page):
+        assert page.locator("figure.plot svg").count() == 4
+        assert page.locator("#reports tbody tr").count() == 5
+        page.fill("#filter", "v1.1")
+        assert page.evaluate("Array.from(document.querySelectorAll('tr[data-search]'))"
+                             ".filter(r => r.style.display !== 'none').length") == 1  # v1.10.0
+        href = page.locator("#reports a").nth(2).get_attribute("href")
+        assert href == "b/c.html"
+
+    try:
+        requests, errors = visit(out, check)
+    finally:
+        out.unlink()
+    assert requests == [out.as_uri()]
+    assert errors == []

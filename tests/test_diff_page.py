@@ -12,7 +12,7 @@ from mevreport.gates import evaluate_all, parse_gates
 from mevreport.render.diff_page import render_diff_html
 from mevreport.render.markdown import md_code, md_text, render_markdown
 
-from .conftest import CHROMIUM, require_browser
+from .browser_pages import visit
 from .models_diff import HOSTILE, HostileMLP, mlp_v1, mlp_v2
 
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//|@import|url\(""", re.I)
@@ -102,31 +102,19 @@ def test_cli_writes_page_and_markdown(mlp_diff, tmp_path):
 
 @pytest.mark.browser
 def test_diff_page_in_browser(hostile_diff, tmp_path):
-    require_browser()
-    from playwright.sync_api import sync_playwright
     path = tmp_path / "diff.html"
     path.write_text(render_diff_html(hostile_diff), encoding="utf-8")
-    requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda req: requests.append(req.url))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(path.as_uri())
-            assert page.evaluate("typeof pwned") == "undefined"
-            page.click("#theme-toggle")
-            assert page.evaluate("document.documentElement.classList.contains('dark')")
-            rows = page.locator("tr[data-search]")
-            total = rows.count()
-            page.fill("#filter", "img src")
-            visible = page.evaluate("Array.from(document.querySelectorAll('tr[data-search]'))"
-                                    ".filter(r => r.style.display !== 'none').length")
-            assert (total, visible) == (2, 1)  # root changed + hostile module added; the filter keeps one
-        finally:
-            browser.close()
+
+    def check(page):
+        assert page.evaluate("typeof pwned") == "undefined"
+        page.click("#theme-toggle")
+        assert page.evaluate("document.documentElement.classList.contains('dark')")
+        total = page.locator("tr[data-search]").count()
+        page.fill("#filter", "img src")
+        visible = page.evaluate("Array.from(document.querySelectorAll('tr[data-search]'))"
+                                ".filter(r => r.style.display !== 'none').length")
+        assert (total, visible) == (2, 1)  # root changed + hostile module added; the filter keeps one
+
+    requests, errors = visit(path, check)
     assert requests == [path.as_uri()]
     assert errors == []
