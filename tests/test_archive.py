@@ -75,6 +75,8 @@ def test_cli_index_page(archive_dir, tmp_path, capsys):
     links = re.findall(r'<a href="([^"]+)">', page)
     assert links == ["nested/deeper/d.json", "a.json", "b/c.html", "b/c.json", "f%20f.json", "e.json"]
     assert page.count("<svg") == 4  # params, MACs, peak memory, latency (measured in two reports)
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # four inline SVGs in one document: ids kept apart
     assert "<script>$x$" not in page and "&lt;script&gt;$x$&lt;/script&gt;" in page
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
     data = json.loads(re.search(r'id="mevreport-index">(.*?)</script>', page, re.S).group(1))

@@ -41,20 +41,25 @@ def trend_svg(metric: str, values: list[float | None], labels: list[str],
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    with matplotlib.rc_context({"svg.hashsalt": "mevreport", "svg.fonttype": "none", "font.size": 9}):
+    with matplotlib.rc_context({"svg.hashsalt": f"mevreport-{metric}", "svg.fonttype": "none", "font.size": 9}):
         fig = Figure(figsize=(5.6, 2.6), layout="constrained")
         ax = fig.subplots()
         xs = list(range(len(values)))
         ys = [float("nan") if v is None else float(v) for v in values]
         ax.plot(xs, ys, marker="o", color="#2f6fde", linewidth=1.5, markersize=4)
-        if spreads and metric == "latency_ms":
-            lo = [y - (s or 0) / 2 for y, s in zip(ys, spreads)]
-            hi = [y + (s or 0) / 2 for y, s in zip(ys, spreads)]
-            ax.fill_between(xs, lo, hi, color="#2f6fde", alpha=0.15, linewidth=0, label="run-to-run spread")
-        ax.set_title(_TITLES[metric], loc="left", fontsize=10, parse_math=False)
+        title = _TITLES[metric]
+        if metric == "latency_ms":
+            if spreads and any(s for s in spreads):
+                # Bars as tall as each report's run-to-run spread (max - min), centred on the median, cut at 0.
+                half = [(s or 0.0) / 2 for s in spreads]
+                below = [min(h, y) if y == y else 0.0 for h, y in zip(half, ys)]
+                ax.errorbar(xs, ys, yerr=[below, half], fmt="none", ecolor="#8aa9e8", elinewidth=1.2, capsize=3)
+                title += "; bars: run-to-run spread"
+            ax.set_ylim(bottom=0)
+        ax.set_title(title, loc="left", fontsize=10, parse_math=False)
         ax.set_xticks(xs, labels, rotation=30 if len(xs) > 4 else 0, ha="right" if len(xs) > 4 else "center",
                       parse_math=False)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _FORMATS[metric](v)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: "0" if v == 0 else _FORMATS[metric](v)))
         ax.grid(True, axis="y", color="#dde2ea", linewidth=0.6)
         ax.set_xlim(-0.5, len(xs) - 0.5)
         for side in ("top", "right"):
@@ -62,7 +67,11 @@ def trend_svg(metric: str, values: list[float | None], labels: list[str],
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML declaration and doctype: inline in HTML
+    text = text[text.index("<svg"):]  # drop the XML declaration and doctype: inline in HTML
+    # Several SVGs share one HTML document: give each plot's ids (and references to them) its own prefix.
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{metric}-\1"', text)
+    text = re.sub(r'href="#([^"]+)"', rf'href="#{metric}-\1"', text)
+    return re.sub(r"url\(#([^)]+)\)", rf"url(#{metric}-\1)", text)
 
 
 def page_context(archive: Archive, page_path: Path) -> dict[str, Any]:
