@@ -67,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--title", help="report title")
     rep.add_argument("--label", help="release label, e.g. v1.2.0 (used by 'mevreport index')")
     common(rep)
+
+    dif = sub.add_parser("diff", help="compare two reports (JSON or HTML); gate CI on the change")
+    dif.add_argument("base", metavar="BASE", help="the report before the change (.json or .html)")
+    dif.add_argument("head", metavar="HEAD", help="the report after the change (.json or .html)")
+    dif.add_argument("-o", "--output", default=None, help="write the HTML diff page here")
+    dif.add_argument("--markdown", default=None, metavar="PATH",
+                     help="write a Markdown summary for a pull-request comment ('-': stdout)")
+    dif.add_argument("--fail-if", dest="fail_if", action="append", default=[], metavar="EXPR",
+                     help="exit 1 when EXPR holds, e.g. 'macs>+5%%', 'params>+0', 'flops>2e9' (repeatable)")
+    common(dif)
+
+    idx = sub.add_parser("index", help="an HTML index with trends of every report under a directory")
+    idx.add_argument("directory", metavar="DIR", help="directory searched recursively for .html and .json reports")
+    idx.add_argument("-o", "--output", default=None, help="HTML path (default: DIR/index.html)")
+    common(idx)
     return parser
 
 
@@ -151,6 +166,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .api import load
+    from .diff import compare
+    from .fileio import atomic_write_text
+    from .gates import evaluate_all, parse_gates
+    gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
+    md_path = None if args.markdown in (None, "-") else args.markdown
+    _check_outputs(args.output, md_path)
+    say = _progress(args.quiet)
+    base, head = load(args.base), load(args.head)
+    diff = compare(base, head, args.base, args.head)
+    results = evaluate_all(gates, base, head)
+    if args.output:
+        from .render.diff_page import render_diff_html
+        say(f"wrote {atomic_write_text(args.output, render_diff_html(diff, results))}")
+    if args.markdown is not None or not args.output:
+        from .render.markdown import render_markdown
+        text = render_markdown(diff, results, html_name=Path(args.output).name if args.output else None)
+        if md_path:
+            say(f"wrote {atomic_write_text(md_path, text)}")
+        else:
+            sys.stdout.write(text)
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        print(f"mevreport: gate {r.line()}", file=sys.stderr)
+    if gates and not failed:
+        say(f"all {len(gates)} gate(s) hold")
+    return EXIT_GATE if failed else EXIT_OK
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .archive import scan
+    from .fileio import atomic_write_text
+    from .render.index_page import render_index_html
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"{args.directory!r} is not a directory")
+    output = args.output or str(Path(args.directory) / "index.html")
+    _check_outputs(output)
+    say = _progress(args.quiet)
+    archive = scan(args.directory, exclude=(output,))
+    for s in archive.skipped:
+        say(f"skipped {s.path}: {s.reason}")
+    if not archive.entries:
+        raise UsageError(f"no mevreport reports (.html or .json) found under {args.directory!r}")
+    say(f"wrote {atomic_write_text(output, render_index_html(archive, output))} ({len(archive.entries)} reports)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -159,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
-        handler = {"demo": cmd_demo, "report": cmd_report}[args.command]
+        handler = {"demo": cmd_demo, "report": cmd_report, "diff": cmd_diff, "index": cmd_index}[args.command]
         return handler(args)
     except MevreportError as exc:
         if debug:
