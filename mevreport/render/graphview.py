@@ -249,5 +249,4 @@ def view_data(view: GraphView) -> dict:
         "x_step": X_STEP, "y_step": Y_STEP, "label_chars": LABEL_CHARS,
         "nodes": [{"id": n["id"], "label": n["label"], "title": n["title"], "x": n["x"], "y": n["y"]}
                   for n in view.nodes],
-        "edges": [{"from": e["from"], "to": e["to"]} for e in view.edges],
     }

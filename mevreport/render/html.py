@@ -81,26 +81,59 @@ def _share(value: float | None, total: float | None) -> float:
     return round(min(100.0, 100.0 * value / total), 1)
 
 
+def _tree_parent(path: str, listed: set[str]) -> str | None:
+    """The nearest ancestor that is a row itself (a ``ModuleList`` never runs, so it has no row)."""
+    if path == "":
+        return None
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        candidate = ".".join(parts[:i])
+        if candidate in listed:
+            return candidate
+    return ""
+
+
 def module_rows(report: Report) -> list[dict[str, Any]]:
-    """The module tree's rows: figures, shares of the root's figures, tree links."""
+    """The module tree's rows: figures, shares of the root's figures, tree links.
+
+    A row's name is its path relative to its tree parent (``h.0`` under the
+    root when the ``ModuleList`` ``h`` never ran), and its level counts the
+    rows above it, so the indentation matches the tree the reader sees.
+    """
     root = next((m for m in report.modules if m.path == ""), None)
-    total_params = report.totals.params
-    has_children = {m.path.rsplit(".", 1)[0] if "." in m.path else "" for m in report.modules if m.path}
+    listed = {m.path for m in report.modules}
+    parents = {m.path: _tree_parent(m.path, listed) for m in report.modules}
+    level: dict[str, int] = {}
+    for m in report.modules:  # parents come before children in named_modules() order
+        parent = parents[m.path]
+        level[m.path] = 0 if parent is None else level.get(parent, 0) + 1
+    has_children = {p for p in parents.values() if p is not None}
     rows = []
     for m in report.modules:
+        parent = parents[m.path]
         rows.append({
-            "path": m.path, "name": m.path.rsplit(".", 1)[-1] if m.path else "(root)",
-            "parent": None if m.path == "" else (m.path.rsplit(".", 1)[0] if "." in m.path else ""),
+            "path": m.path, "parent": parent, "level": level[m.path],
+            "name": "(root)" if m.path == "" else (m.path[len(parent) + 1:] if parent else m.path),
             "class_name": m.class_name, "depth": m.depth, "calls": m.calls, "nodes": m.nodes,
             "params": m.params, "macs": m.macs, "flops": m.flops, "latency_ms": m.latency_ms,
             "activation_bytes": m.activation_bytes, "has_children": m.path in has_children,
             "share": {
-                "params": _share(m.params, total_params), "macs": _share(m.macs, root.macs if root else None),
+                "params": _share(m.params, report.totals.params), "macs": _share(m.macs, root.macs if root else None),
                 "latency": _share(m.latency_ms, root.latency_ms if root else None),
                 "bytes": _share(m.activation_bytes, root.activation_bytes if root else None),
             },
         })
     return rows
+
+
+def default_tree_depth(rows: list[dict[str, Any]], max_rows: int = 60) -> int:
+    """The deepest tree level whose rows (with every shallower row) stay within ``max_rows``."""
+    best = 1
+    for level in range(1, max((r["level"] for r in rows), default=1) + 1):
+        if sum(1 for r in rows if r["level"] <= level) > max_rows:
+            break
+        best = level
+    return best
 
 
 def summary_cards(report: Report) -> list[dict[str, Any]]:
@@ -150,6 +183,7 @@ def page_context(report: Report) -> dict[str, Any]:
     view = build_view(report)
     vis_js, vis_css = vis_assets()
     plots = all_plots(report)
+    rows = module_rows(report)
     return {
         "r": report,
         "title": report.title or report.model.name,
@@ -157,7 +191,8 @@ def page_context(report: Report) -> dict[str, Any]:
         "doc_id": SCRIPT_ID,
         "cards": summary_cards(report),
         "warnings": warning_rows(report),
-        "modules": module_rows(report),
+        "modules": rows,
+        "tree_depth": default_tree_depth(rows),
         "env_rows": environment_rows(report),
         "plots": plots,
         "graph": view,

@@ -26,12 +26,13 @@ from markupsafe import Markup
 
 from ..analyze import op_short
 from ..report import Report
-from .format import count, nbytes
+from .format import count, ms, nbytes
 
 FG = "#010203"           # sentinel foreground colour, becomes currentColor
 GRID = "#8a94a6"
 COLORS = ["#2f6fde", "#e0803a", "#3aa17e", "#c04a7a", "#7a5cc0"]
 TOP_N = 15
+MAX_LAYER_POINTS = 300   # activation statistics per layer: beyond this, buckets
 MAX_POINTS = 1500        # long series are reduced to this many points (max per bucket keeps peaks)
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "mevreport", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"],
        "text.color": FG, "axes.labelcolor": FG, "axes.edgecolor": GRID, "xtick.color": FG, "ytick.color": FG,
@@ -101,7 +102,7 @@ def module_costs(report: Report, top: int = TOP_N) -> Plot:
                   COLORS[0], lambda v: count(v))
             axes[0].set_title(f"MACs, top {len(by_macs)} leaf modules", loc="left")
         if by_lat:
-            _barh(axes[1], [m.path for m in by_lat], [m.latency_ms for m in by_lat], COLORS[1], lambda v: f"{v:.3g} ms")
+            _barh(axes[1], [m.path for m in by_lat], [m.latency_ms for m in by_lat], COLORS[1], lambda v: ms(v))
             axes[1].set_title(f"latency (summed op time), top {len(by_lat)}", loc="left")
         return Plot("modules", "MACs and latency by module", _svg(fig),
                     "Leaf modules only, so nothing is counted twice; latency is the sum of the module's op timings.")
@@ -121,7 +122,7 @@ def op_type_latency(report: Report, top: int = TOP_N) -> Plot:
     with matplotlib.rc_context(_RC):
         fig = _figure(9, 0.5 + 0.22 * max(len(rows), 3))
         ax = fig.subplots()
-        _barh(ax, [f"{k} ×{calls[k]}" for k, _ in rows], [v for _, v in rows], COLORS[1], lambda v: f"{v:.3g} ms")
+        _barh(ax, [f"{k} ×{calls[k]}" for k, _ in rows], [v for _, v in rows], COLORS[1], lambda v: ms(v))
         ax.set_title("summed op latency by op type", loc="left")
         return Plot("op_types", "Latency by op type", _svg(fig), "Median per-op timings summed over all calls of an op.")
 
@@ -176,23 +177,34 @@ def activation_stats(report: Report) -> Plot:
         return Plot("activations", "Activation statistics along depth", None, "activation statistics were not measured")
     stats = [report.nodes[i].stats for i in ids]
     xs = list(range(len(ids)))
+    mean, std = [s.mean for s in stats], [s.std or 0.0 for s in stats]
+    absmax, zeros = [s.abs_max or 0.0 for s in stats], [s.zero_fraction * 100 for s in stats]
+    if len(ids) > MAX_LAYER_POINTS:  # buckets: mean of means and stds, max of |max| and zeros
+        size = -(-len(ids) // MAX_LAYER_POINTS)
+        cut = [slice(i, i + size) for i in range(0, len(ids), size)]
+        xs = [c.start for c in cut]
+        mean = [sum(mean[c]) / len(mean[c]) for c in cut]
+        std = [sum(std[c]) / len(std[c]) for c in cut]
+        absmax, zeros = [max(absmax[c]) for c in cut], [max(zeros[c]) for c in cut]
     with matplotlib.rc_context(_RC):
         fig = _figure(9, 3.6)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-        top.plot(xs, [s.mean for s in stats], color=COLORS[0], linewidth=1, label="mean")
-        top.plot(xs, [s.std for s in stats], color=COLORS[2], linewidth=1, label="std")
-        top.plot(xs, [s.abs_max for s in stats], color=COLORS[3], linewidth=1, label="|max|")
-        if max((s.abs_max or 0) for s in stats) > 1e4 * max(min((s.std or 1) for s in stats), 1e-12):
+        top.plot(xs, mean, color=COLORS[0], linewidth=1, label="mean")
+        top.plot(xs, std, color=COLORS[2], linewidth=1, label="std")
+        top.plot(xs, absmax, color=COLORS[3], linewidth=1, label="|max|")
+        if max(absmax) > 1e4 * max(min(std), 1e-12):
             top.set_yscale("symlog", linthresh=1.0)
         top.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=3, borderaxespad=0)
         top.grid(axis="y", color=GRID, alpha=0.3)
-        bottom.plot(xs, [s.zero_fraction * 100 for s in stats], color=COLORS[1], linewidth=1)
+        bottom.plot(xs, zeros, color=COLORS[1], linewidth=1)
         bottom.set_ylabel("zeros %")
         bottom.set_ylim(0, 100)
         bottom.set_xlabel(f"leaf module outputs in execution order ({len(ids)})")
         bottom.grid(axis="y", color=GRID, alpha=0.3)
+        bucketed = " Points are buckets of consecutive outputs (mean of means and stds, max of |max| and zeros)." \
+            if len(xs) < len(ids) else ""
         return Plot("activations", "Activation statistics along depth", _svg(fig),
-                    "Each point is the output of one leaf module call (its last op).")
+                    "Each point is the output of one leaf module call (its last op)." + bucketed)
 
 
 def weight_histograms(report: Report, top: int = 12) -> Plot:

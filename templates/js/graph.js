@@ -17,6 +17,7 @@
   var GROUP_COLORS = ["#ffd6a5", "#b9f0b0", "#9be7f5", "#cdc4ff", "#ffc6f0", "#f3f7a8", "#a9c9ff", "#ffb3b3"];
   var RAMP = ["#e6efff", "#bcd4ff", "#ffe08a", "#ffab5e", "#ff6f5a"];
   var MISSING = "#d9dde4";
+  var FAN = 8;
 
   function prefixes(path) {
     if (!path) return [];
@@ -192,8 +193,16 @@
       if (p) return visNode(u, [p.x / view.x_step, p.y / view.y_step], cs[u.key], { label: p.label, title: p.title });
       return visNode(u, pos[u.key], cs[u.key]);
     });
-    var ve = [];
-    units.forEach(function (u) { u.inputs.forEach(function (s) { ve.push({ from: s, to: u.key, arrows: "to" }); }); });
+    var ve = [], fanout = {};
+    units.forEach(function (u) { u.inputs.forEach(function (s) { fanout[s] = (fanout[s] || 0) + 1; }); });
+    units.forEach(function (u) {
+      u.inputs.forEach(function (s) {
+        // a tensor read by many boxes (an attention mask, a position table) is drawn faint, not as a dark fan
+        var e = { from: s, to: u.key, arrows: "to" };
+        if (fanout[s] >= FAN) { e.color = { color: "rgba(138,148,166,0.22)", highlight: "#d6336c" }; e.dashes = [4, 4]; }
+        ve.push(e);
+      });
+    });
     data.nodes.clear(); data.edges.clear();
     data.nodes.add(vn); data.edges.add(ve);
     document.getElementById("graph-count").textContent = units.length + " boxes";
