@@ -155,7 +155,7 @@ def test_client_layout_matches_python(browser, reports):
     py = layout(units_for(report, set(view.open_paths)))
     assert {k: list(v) for k, v in py.items()} == js
     # and after opening one more module, both still agree
-    opened = sorted(set(view.open_paths) | {"layers.3"})
+    opened = sorted(set(view.open_paths) | {"layers.3", "layers.3.1"})
     js = p.page.evaluate(f"mevreport.graph.layoutFor({opened!r})")
     assert {k: list(v) for k, v in layout(units_for(report, set(opened))).items()} == js
     p.page.close()
@@ -163,24 +163,28 @@ def test_client_layout_matches_python(browser, reports):
 
 def test_expand_and_collapse_a_module(browser, reports):
     path, report = reports["deep"]
-    assert build_view(report).depth == 3  # boxes are layers.i.j: 70 blocks x 3 + head = 211 <= 250
+    assert build_view(report).depth == 2  # boxes are layers.i: 70 blocks + the head's 2 ops = 72 <= 150
     p = Page(browser, path)
     before = p.page.evaluate("mevreport.graph.units()")
-    assert {"m:layers.5.0", "m:layers.5.1", "m:layers.5.2"} <= set(before)
-    p.click_unit("m:layers.5.0")
-    assert p.page.locator("#panel h3").first.text_content() == "layers.5.0"
-    assert "\u00d770 alike" in p.page.locator("#panel").text_content()  # 70 identical Linear layers
-    p.page.locator("#panel").get_by_role("button", name="Collapse layers.5", exact=True).click()
-    collapsed = p.page.evaluate("mevreport.graph.units()")
-    assert "m:layers.5" in collapsed and "m:layers.5.0" not in collapsed
-    assert len(collapsed) == len(before) - 2
+    assert len(before) == 72 and "m:layers.5" in before
+    p.click_unit("m:layers.5")
+    assert p.page.locator("#panel h3").first.text_content() == "layers.5"
+    assert "\u00d770 alike" in p.page.locator("#panel").text_content()  # 70 identical blocks
     p.page.locator("#panel").get_by_role("button", name="Expand layers.5", exact=True).click()
-    assert p.page.evaluate("mevreport.graph.units()") == before
+    expanded = p.page.evaluate("mevreport.graph.units()")
+    assert "m:layers.5" not in expanded and {"m:layers.5.0", "m:layers.5.1", "m:layers.5.2"} <= set(expanded)
+    assert len(expanded) == len(before) + 2
+    # the box after the expanded module still sits below it: layout recomputed, not stacked
+    pos = p.page.evaluate("mevreport.graph.network.getPositions(['m:layers.5.2', 'm:layers.6'])")
+    assert pos["m:layers.6"]["y"] > pos["m:layers.5.2"]["y"]
     p.page.dblclick("#graph", position=p.unit_position("m:layers.5.0"))
     ops = [f"n{n.id}" for n in report.nodes if n.module_path == "layers.5.0"]
     after = p.page.evaluate("mevreport.graph.units()")
     assert ops and set(ops) <= set(after) and "m:layers.5.0" not in after
-    assert len(after) == len(before) - 1 + len(ops)
+    assert len(after) == len(expanded) - 1 + len(ops)
+    p.click_unit(ops[-1])
+    p.page.locator("#panel").get_by_role("button", name="Collapse layers.5", exact=True).click()
+    assert p.page.evaluate("mevreport.graph.units()") == before
     assert p.errors == []
     p.page.close()
 

@@ -45,14 +45,15 @@ def test_units_and_depth_of_a_deep_model():
     model, x = M.deep_mlp()
     report = mevreport.analyze(model, x, runs=0, stats=False)
     assert len(report.nodes) == 70 * 4 + 2  # t, addmm, layer_norm, gelu per block; t, addmm for the head
-    assert choose_depth(report) == 3
+    assert choose_depth(report) == 2  # depth 3 would show 70 * 3 + 2 = 212 boxes, more than 150
     view = build_view(report)
-    assert view.units == 70 * 3 + 2  # "out" is depth 1: its t and addmm are boxes of their own
+    assert view.units == 70 + 2  # "out" is depth 1: its t and addmm are boxes of their own
     groups = repeat_groups(report)
     assert groups["layers.0"][1] == 70 and groups["layers.69"] == groups["layers.0"]
     assert groups["layers.3.0"][1] == 70 and "out" not in groups  # the 8->2 head is unlike the 8->8 layers
     labels = {n["id"]: n["label"] for n in view.nodes}
-    assert labels["m:layers.3.0"] == "layers.3.0\nLinear \u00d770"
+    assert labels["m:layers.3"] == "layers.3\nSequential \u00d770"
+    assert build_view(report, depth=3).nodes[0]["label"] == "layers.0.0\nLinear \u00d770"
 
 
 def test_module_list_that_never_runs_is_not_a_box():
@@ -114,7 +115,7 @@ def test_resnet50_report_is_under_3_mb(tmp_path):
     assert report.totals.macs == 4_089_184_256  # DESIGN §3 reference: 4.089 G
     size = report.save_html(tmp_path / "r50.html").stat().st_size
     assert size < 3_000_000, f"ResNet-50 report is {size / 1e6:.2f} MB"
-    assert build_view(report).units <= 250
+    assert build_view(report).units == 141  # depth 3: conv/bn/relu boxes; depth 4 would be 225
 
 
 def test_report_renders_without_any_measurement():
@@ -123,3 +124,13 @@ def test_report_renders_without_any_measurement():
     report = mevreport.analyze(model, torch.randn(2, 8), device="meta")
     html = render_html(report)
     assert "not measured" in html and "Not drawn: weight statistics were not measured." in html
+
+
+def test_measured_cuda_peak_is_shown_beside_the_estimate(small):
+    """On CUDA the capture fills measured_peak_bytes; the card shows both figures."""
+    import dataclasses
+    cuda = dataclasses.replace(small, totals=dataclasses.replace(small.totals, measured_peak_bytes=3 * 1024 * 1024))
+    card = next(c for c in summary_cards(cuda) if c["label"] == "Peak activation memory")
+    assert card["detail"] == "estimated from liveness, measured on device 3.00 MiB"
+    card = next(c for c in summary_cards(small) if c["label"] == "Peak activation memory")
+    assert card["detail"] == "estimated from liveness"

@@ -32,7 +32,7 @@ from ..analyze import op_short
 from ..report import Report
 from .format import count, nbytes, shape
 
-MAX_UNITS = 250
+MAX_UNITS = 150  # more boxes than this and the view stops being readable
 X_STEP, Y_STEP = 200, 80
 LABEL_CHARS = 28
 
