@@ -36,7 +36,8 @@ def reports(tmp_path_factory) -> dict[str, tuple[Path, mevreport.Report]]:
     out = tmp_path_factory.mktemp("reports")
     made = {}
     for name, build, runs in (("small", M.small_net, 1), ("deep", M.deep_mlp, 0), ("hostile", M.hostile_net, 1),
-                              ("nan", lambda: (M.NaNNet().eval(), __import__("torch").randn(2, 4)), 0)):
+                              ("nan", lambda: (M.NaNNet().eval(), __import__("torch").randn(2, 4)), 0),
+                              ("identity", lambda: (__import__("torch").nn.Identity(), __import__("torch").randn(2)), 0)):
         model, inputs = build()
         report = mevreport.analyze(model, inputs, runs=runs, title=M.HOSTILE if name == "hostile" else None)
         made[name] = (report.save_html(out / f"{name}.html"), report)
@@ -215,4 +216,34 @@ def test_op_table_filters(browser, reports):
     p.page.fill("#op-module", "layers.7")
     in7 = sum(1 for n in report.nodes if n.module_path.startswith("layers.7."))
     assert p.page.locator("#op-table tbody tr").count() == in7
+    p.page.close()
+
+
+def test_model_without_ops_opens_cleanly(browser, reports):
+    """nn.Identity executes no op: an empty graph and table, and still no script error."""
+    path, report = reports["identity"]
+    assert report.nodes == ()
+    p = Page(browser, path)
+    assert p.errors == [] and p.external_requests() == []
+    assert p.page.locator("#op-count").text_content() == "0 of 0 ops"
+    p.page.close()
+
+
+def test_module_tree_sorts_within_parents_and_collapses(browser, reports):
+    path, report = reports["small"]
+    p = Page(browser, path)
+    head = p.page.locator("#module-table th[data-sort='params']")
+    head.click()
+    head.click()  # second click: descending
+    assert head.get_attribute("aria-sort") == "descending"
+    order = p.page.eval_on_selector_all("#module-table tbody tr", "rows => rows.map(r => r.dataset.path)")
+    # root, then its children by params (blocks 816 > conv 108 > head 85 > bn 8), each child's subtree under it
+    assert order[:6] == ["", "blocks", "blocks.0", "blocks.0.fc", "blocks.0.act", "blocks.1"]
+    top = [path for path in order if path and "." not in path]
+    assert top[:4] == ["blocks", "conv", "head", "bn"]
+    toggle = p.page.locator("#module-table tr[data-path='blocks'] .tree-toggle")
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert p.page.locator("#module-table tr[data-path='blocks.0']").is_hidden()
+    assert p.errors == []
     p.page.close()

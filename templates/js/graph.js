@@ -217,7 +217,7 @@
   }
   function initialView() {
     network.fit({ animation: false });
-    if (network.getScale() < 0.45) {
+    if (units.length && network.getScale() < 0.45) {
       var first = data.nodes.get(units[0].key);
       network.moveTo({ position: { x: first.x, y: first.y + container.clientHeight / 2 / 0.7 - 40 }, scale: 0.7, animation: false });
     }
