@@ -115,7 +115,8 @@ def test_resnet50_report_is_under_3_mb(tmp_path):
     assert report.totals.macs == 4_089_184_256  # DESIGN §3 reference: 4.089 G
     size = report.save_html(tmp_path / "r50.html").stat().st_size
     assert size < 3_000_000, f"ResNet-50 report is {size / 1e6:.2f} MB"
-    assert build_view(report).units == 141  # depth 3: conv/bn/relu boxes; depth 4 would be 225
+    view = build_view(report)
+    assert (view.depth, view.units) == (2, 25)  # stem ops, 16 bottlenecks, head; depth 3 would be 173 boxes
 
 
 def test_report_renders_without_any_measurement():
@@ -134,3 +135,16 @@ def test_measured_cuda_peak_is_shown_beside_the_estimate(small):
     assert card["detail"] == "estimated from liveness, measured on device 3.00 MiB"
     card = next(c for c in summary_cards(small) if c["label"] == "Peak activation memory")
     assert card["detail"] == "estimated from liveness"
+
+
+def test_a_module_called_three_times_gives_three_boxes():
+    """The bottleneck's one ReLU runs three times: one box per call, so the layout has no loop."""
+    model = M.Bottleneck(64, 16).eval()
+    report = mevreport.analyze(model, torch.randn(1, 64, 8, 8), runs=0, stats=False)
+    view = build_view(report, depth=1)
+    keys = [n["id"] for n in view.nodes]
+    assert [k for k in keys if k.startswith("m:relu")] == ["m:relu", "m:relu#1", "m:relu#2"]
+    labels = {n["id"]: n["label"] for n in view.nodes}
+    assert labels["m:relu#2"] == "relu\nReLU (call 2)"
+    ys = {n["id"]: n["y"] for n in view.nodes}
+    assert ys["m:relu"] < ys["m:conv2"] < ys["m:relu#1"] < ys["m:conv3"] < ys["m:relu#2"]

@@ -63,11 +63,22 @@ def _prefixes(path: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def unit_key(path: str, node_id: int, open_paths: set[str]) -> str:
+def unit_key(path: str, node_id: int, open_paths: set[str], call: int = 0) -> str:
+    """The unit an op belongs to.
+
+    A module called more than once (one ``ReLU`` reused three times in a
+    ResNet bottleneck) gives one box per call, ``m:<path>#<call>``, when the
+    op is its own: merged, its box would feed itself and knot the layout.
+    """
     for prefix in _prefixes(path):
         if prefix not in open_paths:
-            return "m:" + prefix
+            return "m:" + prefix + (f"#{call}" if call and prefix == path else "")
     return f"n{node_id}"
+
+
+def unit_path(key: str) -> str:
+    """The module path of a module unit's key (without its call suffix)."""
+    return key[2:].split("#", 1)[0]
 
 
 def open_for_depth(report: Report, depth: int | None) -> set[str]:
@@ -90,7 +101,7 @@ def choose_depth(report: Report, max_units: int = MAX_UNITS) -> int | None:
     max_depth = max((m.depth for m in report.modules), default=1)
     for depth in range(1, max_depth + 1):
         opened = open_for_depth(report, depth)
-        keys = {unit_key(n.module_path, n.id, opened) for n in report.nodes}
+        keys = {unit_key(n.module_path, n.id, opened, n.module_call) for n in report.nodes}
         if len(keys) > max_units:
             break
         best = depth
@@ -104,7 +115,7 @@ def units_for(report: Report, open_paths: set[str]) -> list[Unit]:
     inputs: dict[str, list[str]] = {}
     unit_of: dict[int, str] = {}
     for n in report.nodes:
-        key = unit_key(n.module_path, n.id, open_paths)
+        key = unit_key(n.module_path, n.id, open_paths, n.module_call)
         unit_of[n.id] = key
         if key not in members:
             members[key] = []
@@ -223,9 +234,10 @@ def build_view(report: Report, depth: int | None = -1, max_units: int = MAX_UNIT
         macs = sum(n.macs or 0 for n in nodes)
         out_bytes = sum(n.output_bytes for n in nodes)
         if u.key.startswith("m:"):
-            path = u.key[2:]
+            path = unit_path(u.key)
             group = groups.get(path)
             hint = f" \u00d7{group[1]}" if group else ""
+            hint += f" (call {u.key.split('#')[1]})" if "#" in u.key else ""
             label = f"{_short(path)}\n{_short(classes.get(path, ''))}{hint}"
             title = f"{path} ({classes.get(path, '')}): {len(nodes)} ops, {count(macs, 'MACs')}, {nbytes(out_bytes)}"
         else:

@@ -25,15 +25,16 @@
     for (var i = 0; i < parts.length; i++) out.push(parts.slice(0, i + 1).join("."));
     return out;
   }
-  function unitKey(path, id, openSet) {
+  function unitKey(path, id, openSet, call) {
     var ps = prefixes(path);
-    for (var i = 0; i < ps.length; i++) if (!openSet[ps[i]]) return "m:" + ps[i];
+    for (var i = 0; i < ps.length; i++) if (!openSet[ps[i]]) return "m:" + ps[i] + (call && ps[i] === path ? "#" + call : "");
     return "n" + id;
   }
+  function unitPath(key) { return key.slice(2).split("#")[0]; }
   function unitsFor(openSet) {
     var order = [], members = {}, inputs = {}, unitOf = {};
     nodes.forEach(function (n) {
-      var key = unitKey(n.module_path, n.id, openSet);
+      var key = unitKey(n.module_path, n.id, openSet, n.module_call);
       unitOf[n.id] = key;
       if (!members[key]) { members[key] = []; inputs[key] = []; order.push(key); }
       members[key].push(n.id);
@@ -110,9 +111,9 @@
   function describe(u) {
     var f = u.fig;
     if (u.key.charAt(0) === "m") {
-      var path = u.key.slice(2), g = view.groups[path];
+      var path = unitPath(u.key), g = view.groups[path], call = u.key.indexOf("#") > 0 ? u.key.split("#")[1] : null;
       return {
-        label: short(path) + "\n" + short(classes[path] || "") + (g ? " \u00d7" + g[1] : ""),
+        label: short(path) + "\n" + short(classes[path] || "") + (g ? " \u00d7" + g[1] : "") + (call ? " (call " + call + ")" : ""),
         title: path + " (" + (classes[path] || "") + "): " + u.ids.length + " ops, " + fmt.count(f.macs, "MACs") + ", " + fmt.nbytes(f.bytes)
       };
     }
@@ -139,7 +140,7 @@
       var c;
       if (colorBy === "group") {
         if (u.key.charAt(0) === "m") {
-          var g = view.groups[u.key.slice(2)];
+          var g = view.groups[unitPath(u.key)];
           c = g ? GROUP_COLORS[g[0] % GROUP_COLORS.length] : "#dbe7ff";
         } else c = u.fig.macs ? "#c9dcff" : "#eceff4";
       } else if (colorBy === "nan") {
@@ -258,7 +259,7 @@
     var u = unitByKey[key];
     panel.textContent = "";
     if (!u) { panel.appendChild(el("p", "Click a box in the graph to see its details.", "muted")); return; }
-    var f = u.fig, isModule = key.charAt(0) === "m", out = f.out, path = isModule ? key.slice(2) : out.module_path;
+    var f = u.fig, isModule = key.charAt(0) === "m", out = f.out, path = isModule ? unitPath(key) : out.module_path;
     panel.appendChild(el("h3", isModule ? path : fmt.opShort(out.op) + " (node " + out.id + ")"));
     var pairs = [];
     if (isModule) {
@@ -309,7 +310,8 @@
   function collapse(path) {
     Object.keys(open).forEach(function (p) { if ((p === path || p.indexOf(path + ".") === 0) && p in classes) delete open[p]; });
     build(false);
-    select("m:" + path);
+    var again = units.filter(function (u) { return u.key.charAt(0) === "m" && unitPath(u.key) === path; })[0];
+    if (again) select(again.key);
   }
   api.showNodeInGraph = function (id) {
     var n = byId[id];
@@ -329,7 +331,7 @@
   build(true);
   initialView();
   network.on("click", function (p) { if (p.nodes.length) showPanel(p.nodes[0]); });
-  network.on("doubleClick", function (p) { if (p.nodes.length && p.nodes[0].charAt(0) === "m") expand(p.nodes[0].slice(2)); });
+  network.on("doubleClick", function (p) { if (p.nodes.length && p.nodes[0].charAt(0) === "m") expand(unitPath(p.nodes[0])); });
   document.getElementById("color-by").addEventListener("change", function (ev) { colorBy = ev.target.value; recolour(); });
   document.getElementById("graph-fit").addEventListener("click", function () { network.fit(); });
   document.getElementById("graph-reset").addEventListener("click", function () {
