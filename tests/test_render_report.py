@@ -148,3 +148,14 @@ def test_a_module_called_three_times_gives_three_boxes():
     assert labels["m:relu#2"] == "relu\nReLU (call 2)"
     ys = {n["id"]: n["y"] for n in view.nodes}
     assert ys["m:relu"] < ys["m:conv2"] < ys["m:relu#1"] < ys["m:conv3"] < ys["m:relu#2"]
+
+
+def test_parallel_branches_read_left_to_right_in_execution_order():
+    """Six attention heads fed by one norm sit side by side as heads.0 ... heads.5."""
+    model, x = M.gpt_own(n_layer=1)
+    report = mevreport.analyze(model, x, runs=0, stats=False)
+    opened = open_for_depth(report, None) - {f"h.0.heads.{i}" for i in range(6)}
+    pos = layout(units_for(report, opened))
+    heads = [pos[f"m:h.0.heads.{i}"] for i in range(6)]
+    assert len({layer for _, layer in heads}) == 1
+    assert [c for c, _ in heads] == sorted(c for c, _ in heads)

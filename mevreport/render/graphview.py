@@ -178,19 +178,36 @@ def layout(units: list[Unit]) -> dict[str, tuple[int, int]]:
             layer[u.key] = layer[anchor[u.key]] if anchor.get(u.key) else 0
     taken: dict[int, set[int]] = {}
     col: dict[str, int] = {}
+    wanted: dict[str, int] = {}
+
+    def place(u: Unit, refs: list[str] | tuple[str, ...]) -> None:
+        placed = [col[s] for s in refs if s in col]
+        want = _round(sum(placed) / len(placed)) if placed else 0
+        row = taken.setdefault(layer[u.key], set())
+        col[u.key] = _nearest_free(row, want)
+        wanted[u.key] = want
+        row.add(col[u.key])
+
+    def tidy(keys: list[str]) -> None:
+        """Boxes of a layer that wanted the same column take their columns in execution order,
+        so six attention heads read heads.0 ... heads.5 from left to right."""
+        groups: dict[int, list[str]] = {}
+        for k in keys:
+            groups.setdefault(wanted[k], []).append(k)
+        for ks in groups.values():
+            for k, c in zip(ks, sorted(col[k] for k in ks)):
+                col[k] = c
+
+    current: list[str] = []
     for u in sorted((u for u in units if u.inputs), key=lambda u: layer[u.key]):
-        placed = [col[s] for s in u.inputs if s in col]
-        want = _round(sum(placed) / len(placed)) if placed else 0
-        row = taken.setdefault(layer[u.key], set())
-        col[u.key] = _nearest_free(row, want)
-        row.add(col[u.key])
+        if current and layer[current[0]] != layer[u.key]:
+            tidy(current)
+            current = []
+        place(u, u.inputs)
+        current.append(u.key)
+    tidy(current)
     for u in sources:
-        refs = consumers[u.key] or ([anchor[u.key]] if anchor.get(u.key) else [])
-        placed = [col[c] for c in refs if c in col]
-        want = _round(sum(placed) / len(placed)) if placed else 0
-        row = taken.setdefault(layer[u.key], set())
-        col[u.key] = _nearest_free(row, want)
-        row.add(col[u.key])
+        place(u, consumers[u.key] or ([anchor[u.key]] if anchor.get(u.key) else []))
     return {k: (col[k], layer[k]) for k in col}
 
 

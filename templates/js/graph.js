@@ -76,16 +76,32 @@
       if (below.length) layer[u.key] = Math.max(0, Math.min.apply(null, below) - 1);
       else layer[u.key] = anchor[u.key] ? layer[anchor[u.key]] : 0;
     });
+    var wanted = {};
     function place(u, refs) {
       var placed = refs.filter(function (s) { return s in col; }).map(function (s) { return col[s]; });
       var want = placed.length ? Math.floor(placed.reduce(function (a, b) { return a + b; }, 0) / placed.length + 0.5) : 0;
       var row = taken[layer[u.key]] = taken[layer[u.key]] || {};
       col[u.key] = nearestFree(row, want);
+      wanted[u.key] = want;
       row[col[u.key]] = true;
     }
+    function tidy(keys) {
+      var groups = {};
+      keys.forEach(function (k) { (groups[wanted[k]] = groups[wanted[k]] || []).push(k); });
+      Object.keys(groups).forEach(function (w) {
+        var ks = groups[w], cs = ks.map(function (k) { return col[k]; }).sort(function (a, b) { return a - b; });
+        ks.forEach(function (k, i) { col[k] = cs[i]; });
+      });
+    }
+    var current = [];
     us.filter(function (u) { return u.inputs.length > 0; })
       .sort(function (a, b) { return layer[a.key] - layer[b.key]; })
-      .forEach(function (u) { place(u, u.inputs); });
+      .forEach(function (u) {
+        if (current.length && layer[current[0]] !== layer[u.key]) { tidy(current); current = []; }
+        place(u, u.inputs);
+        current.push(u.key);
+      });
+    tidy(current);
     sources.forEach(function (u) { place(u, consumers[u.key].length ? consumers[u.key] : (anchor[u.key] ? [anchor[u.key]] : [])); });
     var out = {};
     Object.keys(col).forEach(function (k) { out[k] = [col[k], layer[k]]; });
