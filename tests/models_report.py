@@ -130,16 +130,6 @@ class ResNet50(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def gpt_style(n_layer: int = 48, hidden: int = 64, seq: int = 32) -> tuple[nn.Module, dict]:
-    """Hugging Face GPT-2 with many thin layers: about 10,000 executed ops at 48 layers."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=n_layer, n_embd=hidden, n_head=4, vocab_size=512, n_positions=seq)
-    model = GPT2LMHeadModel(config).eval()
-    ids = torch.randint(0, 512, (1, seq), generator=torch.Generator().manual_seed(0))
-    return model, {"input_ids": ids}
-
-
 class _Norm(nn.Module):
     """LayerNorm written out in elementwise ops, as older GPT code does."""
 
