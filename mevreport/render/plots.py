@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from ..analyze import op_short
 from ..report import Report
-from .format import count, ms, nbytes
+from .format import count, nbytes
 
 FG = "#010203"           # sentinel foreground colour, becomes currentColor
 GRID = "#8a94a6"
@@ -76,8 +76,14 @@ def _barh(ax, names: list[str], values: list[float], color: str, unit_fmt) -> No
     ax.barh(ys, values, color=color, height=0.7)
     ax.set_yticks(ys, [_short(n) for n in names])
     _no_math(ax.get_yticklabels())
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: unit_fmt(v)))
     ax.grid(axis="x", color=GRID, alpha=0.3)
+
+
+def _ms_tick(v: float) -> str:
+    """Tick labels in milliseconds, unit on the axis label: "0.5", "10", "1e+03" never crowd."""
+    return f"{v:.3g}"
 
 
 def _leaf_modules(report: Report) -> list:
@@ -102,7 +108,8 @@ def module_costs(report: Report, top: int = TOP_N) -> Plot:
                   COLORS[0], lambda v: count(v))
             axes[0].set_title(f"MACs, top {len(by_macs)} leaf modules", loc="left")
         if by_lat:
-            _barh(axes[1], [m.path for m in by_lat], [m.latency_ms for m in by_lat], COLORS[1], lambda v: ms(v))
+            _barh(axes[1], [m.path for m in by_lat], [m.latency_ms for m in by_lat], COLORS[1], _ms_tick)
+            axes[1].set_xlabel("ms")
             axes[1].set_title(f"latency (summed op time), top {len(by_lat)}", loc="left")
         return Plot("modules", "MACs and latency by module", _svg(fig),
                     "Leaf modules only, so nothing is counted twice; latency is the sum of the module's op timings.")
@@ -122,7 +129,8 @@ def op_type_latency(report: Report, top: int = TOP_N) -> Plot:
     with matplotlib.rc_context(_RC):
         fig = _figure(9, 0.5 + 0.22 * max(len(rows), 3))
         ax = fig.subplots()
-        _barh(ax, [f"{k} ×{calls[k]}" for k, _ in rows], [v for _, v in rows], COLORS[1], lambda v: ms(v))
+        _barh(ax, [f"{k} ×{calls[k]}" for k, _ in rows], [v for _, v in rows], COLORS[1], _ms_tick)
+        ax.set_xlabel("ms")
         ax.set_title("summed op latency by op type", loc="left")
         return Plot("op_types", "Latency by op type", _svg(fig), "Median per-op timings summed over all calls of an op.")
 

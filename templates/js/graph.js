@@ -236,7 +236,7 @@
     network.fit({ animation: false });
     if (units.length && network.getScale() < 0.45) {
       var first = data.nodes.get(units[0].key);
-      network.moveTo({ position: { x: first.x, y: first.y + container.clientHeight / 2 / 0.7 - 40 }, scale: 0.7, animation: false });
+      network.moveTo({ position: { x: first.x, y: first.y + container.clientHeight / 2 / 0.85 - 40 }, scale: 0.85, animation: false });
     }
   }
 
