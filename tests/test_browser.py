@@ -247,3 +247,16 @@ def test_module_tree_sorts_within_parents_and_collapses(browser, reports):
     assert p.page.locator("#module-table tr[data-path='blocks.0']").is_hidden()
     assert p.errors == []
     p.page.close()
+
+
+def test_module_tree_links_to_the_graph(browser, reports):
+    path, report = reports["deep"]
+    p = Page(browser, path)
+    p.page.select_option("#tree-depth", "99")  # show every row
+    p.page.click("#module-table a[data-goto-module='layers.9']")  # a collapsed box at depth 2
+    assert p.page.evaluate("mevreport.graph.network.getSelectedNodes()") == ["m:layers.9"]
+    p.page.click("#module-table a[data-goto-module='out']")  # open: its two ops are selected
+    ops = sorted(f"n{n.id}" for n in report.nodes if n.module_path == "out")
+    assert sorted(p.page.evaluate("mevreport.graph.network.getSelectedNodes()")) == ops and len(ops) == 2
+    assert p.errors == []
+    p.page.close()

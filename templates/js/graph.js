@@ -338,6 +338,21 @@
     select("n" + id);
   };
 
+  api.showModuleInGraph = function (path) {
+    // open its ancestors; if it is itself open, select every box inside it instead of one
+    prefixes(path).slice(0, -1).forEach(function (p) { open[p] = true; });
+    build(false);
+    document.getElementById("graph-section").scrollIntoView();
+    var inside = units.filter(function (u) {
+      var p = u.key.charAt(0) === "m" ? unitPath(u.key) : byId[u.ids[0]].module_path;
+      return path === "" || p === path || p.indexOf(path + ".") === 0;
+    }).map(function (u) { return u.key; });
+    if (!inside.length) return;
+    if (inside.length === 1) { select(inside[0]); return; }
+    network.selectNodes(inside);
+    network.fit({ nodes: inside, animation: false });
+    showPanel(inside[0]);
+  };
   network = new vis.Network(container, data, {
     physics: false, layout: { improvedLayout: false, hierarchical: false },
     interaction: { hover: true, tooltipDelay: 150, keyboard: { enabled: true, bindToWindow: false }, navigationButtons: false },

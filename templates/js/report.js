@@ -256,10 +256,11 @@ var mevreport = (function () {
 
   /* ---------- links: warnings and table rows to graph / op table ---------- */
   document.addEventListener("click", function (ev) {
-    var a = ev.target.closest("[data-goto-op], [data-goto-graph]");
+    var a = ev.target.closest("[data-goto-op], [data-goto-graph], [data-goto-module]");
     if (!a) return;
     ev.preventDefault();
     if (a.hasAttribute("data-goto-op")) api.showOp(Number(a.getAttribute("data-goto-op")));
+    else if (a.hasAttribute("data-goto-module")) { if (api.showModuleInGraph) api.showModuleInGraph(a.getAttribute("data-goto-module")); }
     else if (api.showNodeInGraph) api.showNodeInGraph(Number(a.getAttribute("data-goto-graph")));
   });
 
