@@ -1,10 +1,14 @@
 """Render a :class:`Report` to one self-contained HTML file (DESIGN §4).
 
-One ``jinja2.Environment`` with autoescaping and the unit formatters as
-filters; the page data is prepared here as plain objects and the templates
-only lay it out.  vis-network's JS and CSS are inlined from pyvis's bundled
-``lib/``; the JSON document is embedded with :func:`json_for_script`, so the
-file makes no network request and ``mevreport load`` can read it back.
+Like coverage.py's reporter, the page data is built first as plain objects
+(:func:`page_context`), then one template tree lays it out: one
+``jinja2.Environment`` with autoescaping and the unit formatters as filters.
+vis-network's JS and CSS are inlined from pyvis's bundled ``lib/``, the page
+scripts from ``templates/js/``; the JSON document is embedded with
+:func:`json_for_script`, so the file makes no network request and
+``mevreport load`` can read it back.  The op table and the graph are drawn by
+the page script from that one embedded document, not written out as 10,000
+table rows.
 """
 from __future__ import annotations
 
@@ -14,13 +18,21 @@ from typing import Any
 
 import jinja2
 import pyvis
+from markupsafe import Markup
 
 from ..report import Report
+from . import format as fmt
 from .embed import SCRIPT_ID, json_for_script
 from .format import FILTERS
-from .graphview import build_view
+from .graphview import build_view, view_data
+from .plots import all_plots
 
 _VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
+SCRIPTS = ("report.js", "graph.js")
+WARNING_KINDS = {
+    "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
+    "uncounted_op": "Uncounted op", "capture_note": "Capture note",
+}
 
 
 def templates_dir() -> Path:
@@ -42,29 +54,152 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(FILTERS)
-    env.filters["script_json"] = lambda data: jinja2.utils.markupsafe.Markup(json_for_script(data))
+    env.filters["script_json"] = lambda data: Markup(json_for_script(data))
     return env
 
 
+def _inline_script(text: str) -> Markup:
+    # A script's text may not contain "</script": it would close the element.
+    return Markup(text.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
+
+
 @functools.lru_cache(maxsize=1)
-def vis_assets() -> tuple[str, str]:
+def vis_assets() -> tuple[Markup, Markup]:
     js = (_VIS_DIR / "vis-network.min.js").read_text(encoding="utf-8")
     css = (_VIS_DIR / "vis-network.css").read_text(encoding="utf-8")
-    # Neither may close the element it is inlined into.
-    return js.replace("</script", "<\\/script"), css.replace("</style", "<\\/style")
+    return _inline_script(js), Markup(css.replace("</style", "<\\/style"))
+
+
+@functools.lru_cache(maxsize=1)
+def page_scripts() -> Markup:
+    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in SCRIPTS))
+
+
+def _share(value: float | None, total: float | None) -> float:
+    if not value or not total:
+        return 0.0
+    return round(min(100.0, 100.0 * value / total), 1)
+
+
+def _tree_parent(path: str, listed: set[str]) -> str | None:
+    """The nearest ancestor that is a row itself (a ``ModuleList`` never runs, so it has no row)."""
+    if path == "":
+        return None
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        candidate = ".".join(parts[:i])
+        if candidate in listed:
+            return candidate
+    return ""
+
+
+def module_rows(report: Report) -> list[dict[str, Any]]:
+    """The module tree's rows: figures, shares of the root's figures, tree links.
+
+    A row's name is its path relative to its tree parent (``h.0`` under the
+    root when the ``ModuleList`` ``h`` never ran), and its level counts the
+    rows above it, so the indentation matches the tree the reader sees.
+    """
+    root = next((m for m in report.modules if m.path == ""), None)
+    listed = {m.path for m in report.modules}
+    parents = {m.path: _tree_parent(m.path, listed) for m in report.modules}
+    level: dict[str, int] = {}
+    for m in report.modules:  # parents come before children in named_modules() order
+        parent = parents[m.path]
+        level[m.path] = 0 if parent is None else level.get(parent, 0) + 1
+    has_children = {p for p in parents.values() if p is not None}
+    rows = []
+    for m in report.modules:
+        parent = parents[m.path]
+        rows.append({
+            "path": m.path, "parent": parent, "level": level[m.path],
+            "name": "(root)" if m.path == "" else (m.path[len(parent) + 1:] if parent else m.path),
+            "class_name": m.class_name, "depth": m.depth, "calls": m.calls, "nodes": m.nodes,
+            "params": m.params, "macs": m.macs, "flops": m.flops, "latency_ms": m.latency_ms,
+            "activation_bytes": m.activation_bytes, "has_children": m.path in has_children,
+            "share": {
+                "params": _share(m.params, report.totals.params), "macs": _share(m.macs, root.macs if root else None),
+                "latency": _share(m.latency_ms, root.latency_ms if root else None),
+                "bytes": _share(m.activation_bytes, root.activation_bytes if root else None),
+            },
+        })
+    return rows
+
+
+def default_tree_depth(rows: list[dict[str, Any]], max_rows: int = 60) -> int:
+    """The deepest tree level whose rows (with every shallower row) stay within ``max_rows``."""
+    best = 1
+    for level in range(1, max((r["level"] for r in rows), default=1) + 1):
+        if sum(1 for r in rows if r["level"] <= level) > max_rows:
+            break
+        best = level
+    return best
+
+
+def summary_cards(report: Report) -> list[dict[str, Any]]:
+    t = report.totals
+    measured = f", measured on device {fmt.nbytes(t.measured_peak_bytes)}" if t.measured_peak_bytes is not None else ""
+    if t.latency_ms is None:
+        latency = {"value": "not measured", "detail": "fake tensors" if report.capture.fake else "timing was off"}
+    else:
+        spread = f", spread {fmt.ms(t.latency_spread_ms)}" if t.latency_spread_ms is not None and t.latency_runs > 1 else ""
+        latency = {"value": fmt.ms(t.latency_ms), "detail": f"median of {t.latency_runs} run{'s' if t.latency_runs != 1 else ''}{spread}"}
+    real_warnings = [w for w in report.warnings if w.kind != "capture_note"]
+    return [
+        {"label": "Parameters", "value": fmt.count(t.params),
+         "detail": f"{fmt.count(t.trainable_params)} trainable, {fmt.count(t.frozen_params)} frozen; "
+                   f"{fmt.nbytes(t.param_bytes)}", "href": "#modules"},
+        {"label": "Compute", "value": fmt.count(t.macs, "MACs"), "detail": fmt.count(t.flops, "FLOPs"), "href": "#ops"},
+        {"label": "Peak activation memory", "value": fmt.nbytes(t.peak_activation_bytes),
+         "detail": f"estimated from liveness{measured}", "href": "#plot-memory"},
+        {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
+         "detail": "params + grads + Adam states + activations", "href": None},
+        {"label": "Forward latency", "value": latency["value"], "detail": latency["detail"], "href": "#plot-op_types"},
+        {"label": "Executed ops", "value": f"{t.nodes:,}", "detail": f"{t.uncounted_nodes} without a cost rule",
+         "href": "#ops"},
+        {"label": "Warnings", "value": str(len(real_warnings)),
+         "detail": f"{len(report.warnings) - len(real_warnings)} capture notes", "href": "#warnings",
+         "alert": bool(real_warnings)},
+    ]
+
+
+def warning_rows(report: Report) -> list[dict[str, Any]]:
+    return [{"kind": w.kind, "label": WARNING_KINDS.get(w.kind, w.kind), "message": w.message, "node": w.node}
+            for w in report.warnings]
+
+
+def environment_rows(report: Report) -> list[tuple[str, str]]:
+    e, c = report.environment, report.capture
+    rows = [("mevreport", report.tool.version), ("torch", e.torch), ("python", e.python), ("platform", e.platform),
+            ("device", f"{e.device} ({e.device_name})" if e.device_name else e.device),
+            ("git commit", e.git_commit or "\u2014"), ("created", report.created_at),
+            ("capture", c.method + (" with fake tensors" if c.fake else "")),
+            ("autograd", "enabled" if c.grad_enabled else "off (no_grad)"),
+            ("module mode", "train" if c.training else "eval")]
+    return rows
 
 
 def page_context(report: Report) -> dict[str, Any]:
     view = build_view(report)
     vis_js, vis_css = vis_assets()
+    plots = all_plots(report)
+    rows = module_rows(report)
     return {
         "r": report,
         "title": report.title or report.model.name,
         "doc": report.to_dict(),
         "doc_id": SCRIPT_ID,
-        "graph": {"nodes": view.nodes, "edges": view.edges, "depth": view.depth, "units": view.units},
-        "vis_js": jinja2.utils.markupsafe.Markup(vis_js),
-        "vis_css": jinja2.utils.markupsafe.Markup(vis_css),
+        "cards": summary_cards(report),
+        "warnings": warning_rows(report),
+        "modules": rows,
+        "tree_depth": default_tree_depth(rows),
+        "env_rows": environment_rows(report),
+        "plots": plots,
+        "graph": view,
+        "view": view_data(view),
+        "vis_js": vis_js,
+        "vis_css": vis_css,
+        "page_js": page_scripts(),
     }
 
 

@@ -1,0 +1,276 @@
+/* mevreport page script: theme, module tree, op table, links between sections.
+ * Every model string reaches the page through textContent or setAttribute,
+ * never innerHTML, so names like "</script><img onerror=...>" stay text. */
+"use strict";
+var mevreport = (function () {
+  var doc = JSON.parse(document.getElementById("mevreport-data").textContent);
+  var root = document.documentElement;
+  var api = { doc: doc };
+
+  /* ---------- formatting (mirrors mevreport/render/format.py) ---------- */
+  function three(x) {
+    if (x === 0) return "0";
+    var a = Math.abs(x);
+    return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : x.toFixed(2);
+  }
+  var SI = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "K"]];
+  var BIN = [[Math.pow(2, 40), "TiB"], [Math.pow(2, 30), "GiB"], [Math.pow(2, 20), "MiB"], [1024, "KiB"]];
+  function count(v, unit) {
+    unit = unit || "";
+    if (v === null || v === undefined) return "\u2014";
+    for (var i = 0; i < SI.length; i++) if (Math.abs(v) >= SI[i][0]) return (three(v / SI[i][0]) + " " + SI[i][1] + unit).trim();
+    return (Number.isInteger(v) ? v.toLocaleString("en-US") : three(v)) + (unit ? " " + unit : "");
+  }
+  function nbytes(v) {
+    if (v === null || v === undefined) return "\u2014";
+    for (var i = 0; i < BIN.length; i++) if (Math.abs(v) >= BIN[i][0]) return three(v / BIN[i][0]) + " " + BIN[i][1];
+    return v + " B";
+  }
+  function ms(v) {
+    if (v === null || v === undefined) return "\u2014";
+    if (v >= 1000) return three(v / 1000) + " s";
+    if (v < 0.01) return (v * 1000).toFixed(1) + " \u00b5s";
+    return three(v) + " ms";
+  }
+  function num(v) {
+    if (v === null || v === undefined) return "\u2014";
+    if (v === 0) return "0";
+    return Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toPrecision(3) : String(Number(v.toPrecision(4)));
+  }
+  function pct(v) { return v === null || v === undefined ? "\u2014" : (v * 100).toFixed(1) + "%"; }
+  function shape(s) { return "[" + s.join("\u00d7") + "]"; }
+  function opShort(op) { var p = op.split("."); return p.length >= 2 ? p[1] : op; }
+  api.fmt = { count: count, nbytes: nbytes, ms: ms, num: num, pct: pct, shape: shape, opShort: opShort };
+
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+  api.el = el;
+
+  /* ---------- theme ---------- */
+  var toggle = document.getElementById("theme-toggle");
+  function isDark() { return root.classList.contains("dark"); }
+  function showTheme() {
+    toggle.textContent = isDark() ? "Light mode" : "Dark mode";
+    toggle.setAttribute("aria-pressed", isDark() ? "true" : "false");
+  }
+  toggle.addEventListener("click", function () {
+    var dark = !isDark();
+    root.classList.toggle("dark", dark);
+    root.classList.toggle("light", !dark);
+    try { localStorage.setItem("mevreport-theme", dark ? "dark" : "light"); } catch (e) { /* file: may forbid */ }
+    showTheme();
+    if (api.onTheme) api.onTheme();
+  });
+  showTheme();
+  api.isDark = isDark;
+
+  /* ---------- sortable helpers ---------- */
+  function bindSort(table, onSort) {
+    var heads = table.querySelectorAll("th[data-sort]");
+    heads.forEach(function (th) {
+      th.tabIndex = 0;
+      function go() {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        onSort(th.getAttribute("data-sort"), asc);
+      }
+      th.addEventListener("click", go);
+      th.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
+    });
+  }
+  function compare(a, b, asc) {
+    var r = typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+    return asc ? r : -r;
+  }
+
+  /* ---------- module tree ---------- */
+  (function moduleTree() {
+    var table = document.getElementById("module-table");
+    if (!table) return;
+    var tbody = table.tBodies[0];
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var byPath = {}, children = {}, collapsed = {};
+    rows.forEach(function (tr) {
+      var path = tr.dataset.path;
+      byPath[path] = tr;
+      if (tr.dataset.root !== "1") (children[tr.dataset.parent] = children[tr.dataset.parent] || []).push(tr);
+    });
+    function hidden(tr) {
+      if (tr.dataset.root === "1") return false;
+      var p = tr.dataset.parent;
+      while (true) {
+        if (collapsed[p]) return true;
+        var parent = byPath[p];
+        if (!parent || parent.dataset.root === "1") return false;
+        p = parent.dataset.parent;
+      }
+    }
+    function refresh() {
+      rows.forEach(function (tr) {
+        tr.hidden = hidden(tr);
+        var b = tr.querySelector(".tree-toggle");
+        if (b) {
+          var c = !!collapsed[tr.dataset.path];
+          b.textContent = c ? "\u25B8" : "\u25BE";
+          b.setAttribute("aria-expanded", c ? "false" : "true");
+          b.setAttribute("aria-label", (c ? "Expand " : "Collapse ") + (tr.dataset.path || "(root)"));
+        }
+      });
+    }
+    function toDepth(d) {
+      rows.forEach(function (tr) {
+        if (tr.querySelector(".tree-toggle")) collapsed[tr.dataset.path] = Number(tr.dataset.depth) >= d;
+      });
+      refresh();
+    }
+    tbody.addEventListener("click", function (ev) {
+      var b = ev.target.closest(".tree-toggle");
+      if (!b) return;
+      var path = b.closest("tr").dataset.path;
+      collapsed[path] = !collapsed[path];
+      refresh();
+    });
+    var depthSel = document.getElementById("tree-depth");
+    depthSel.addEventListener("change", function () { toDepth(Number(depthSel.value)); });
+    toDepth(Number(depthSel.value));
+    bindSort(table, function (key, asc) {
+      var numeric = key !== "path" && key !== "class";
+      function val(tr) { return numeric ? Number(tr.dataset[key]) : (key === "path" ? tr.dataset.path : tr.dataset.class); }
+      var ordered = [];
+      function walk(tr) {
+        ordered.push(tr);
+        var kids = (children[tr.dataset.path] || []).slice();
+        kids.sort(function (a, b) { return compare(val(a), val(b), asc); });
+        kids.forEach(walk);
+      }
+      rows.filter(function (tr) { return tr.dataset.root === "1"; }).forEach(walk);
+      ordered.forEach(function (tr) { tbody.appendChild(tr); });
+    });
+    api.revealModule = function (path) {
+      var tr = byPath[path];
+      while (tr && tr.dataset.root !== "1") { collapsed[tr.dataset.parent] = false; tr = byPath[tr.dataset.parent]; }
+      refresh();
+    };
+  })();
+
+  /* ---------- op table: client-side, paged ---------- */
+  (function opTable() {
+    var PAGE = 100;
+    var table = document.getElementById("op-table");
+    var tbody = table.tBodies[0];
+    var search = document.getElementById("op-search"), typeSel = document.getElementById("op-type");
+    var modIn = document.getElementById("op-module"), countEl = document.getElementById("op-count");
+    var pageEl = document.getElementById("op-page");
+    var nodes = doc.nodes, view = nodes, page = 0, highlight = -1;
+    var types = {}, paths = {};
+    nodes.forEach(function (n) { types[opShort(n.op)] = (types[opShort(n.op)] || 0) + 1; paths[n.module_path] = 1; });
+    Object.keys(types).sort().forEach(function (t) {
+      var o = el("option", t + " (" + types[t] + ")"); o.value = t; typeSel.appendChild(o);
+    });
+    var dl = document.getElementById("module-paths");
+    Object.keys(paths).sort().slice(0, 2000).forEach(function (p) { var o = el("option"); o.value = p; dl.appendChild(o); });
+    function key(n, k) {
+      var s = n.stats;
+      switch (k) {
+        case "id": return n.id; case "op": return opShort(n.op); case "module": return n.module_path;
+        case "macs": return n.macs === null ? -1 : n.macs; case "flops": return n.flops === null ? -1 : n.flops;
+        case "bytes": return n.output_bytes; case "latency": return n.latency_ms === null ? -1 : n.latency_ms;
+        case "mean": return s && s.mean !== null ? s.mean : -Infinity; case "std": return s && s.std !== null ? s.std : -1;
+        case "absmax": return s && s.abs_max !== null ? s.abs_max : -1; case "zero": return s ? s.zero_fraction : -1;
+        case "nan": return s ? s.nan_count + s.inf_count : -1;
+      }
+      return 0;
+    }
+    var sortKey = "id", sortAsc = true;
+    function apply() {
+      var q = search.value.trim().toLowerCase(), t = typeSel.value, m = modIn.value.trim();
+      view = nodes.filter(function (n) {
+        if (t && opShort(n.op) !== t) return false;
+        if (m && !(n.module_path === m || n.module_path.indexOf(m + ".") === 0 || (m.slice(-1) === "." && n.module_path.indexOf(m) === 0))) return false;
+        if (q) {
+          var hay = (n.op + " " + n.module_path + " " + n.outputs.map(function (o) { return shape(o.shape); }).join(" ")).toLowerCase();
+          if (hay.indexOf(q) < 0) return false;
+        }
+        return true;
+      });
+      if (!(sortKey === "id" && sortAsc)) view = view.slice().sort(function (a, b) { return compare(key(a, sortKey), key(b, sortKey), sortAsc); });
+      draw();
+    }
+    function cell(tr, text, numeric, title) {
+      var td = el("td", text, numeric ? "n" : null);
+      if (title) td.title = title;
+      tr.appendChild(td);
+      return td;
+    }
+    function draw() {
+      var pages = Math.max(1, Math.ceil(view.length / PAGE));
+      page = Math.min(page, pages - 1);
+      tbody.textContent = "";
+      view.slice(page * PAGE, page * PAGE + PAGE).forEach(function (n) {
+        var tr = el("tr");
+        tr.id = "op-" + n.id;
+        if (n.id === highlight) tr.className = "hl";
+        var s = n.stats;
+        cell(tr, String(n.id), true);
+        var opTd = cell(tr, "", false, n.op);
+        var a = el("a", opShort(n.op)); a.href = "#graph-section"; a.setAttribute("data-goto-graph", String(n.id));
+        opTd.appendChild(a);
+        if (n.uncounted) opTd.appendChild(el("span", " (no cost rule)", "muted"));
+        cell(tr, n.module_path || "(root)", false).className = "mono";
+        cell(tr, n.outputs.map(function (o) { return shape(o.shape) + (o.dtype !== "float32" ? " " + o.dtype : ""); }).join(", "), false);
+        cell(tr, count(n.macs), true); cell(tr, count(n.flops), true); cell(tr, nbytes(n.output_bytes), true);
+        cell(tr, ms(n.latency_ms), true);
+        cell(tr, s ? num(s.mean) : "\u2014", true); cell(tr, s ? num(s.std) : "\u2014", true);
+        cell(tr, s ? num(s.abs_max) : "\u2014", true); cell(tr, s ? pct(s.zero_fraction) : "\u2014", true);
+        cell(tr, s ? String(s.nan_count + s.inf_count) : "\u2014", true);
+        tbody.appendChild(tr);
+      });
+      countEl.textContent = view.length.toLocaleString("en-US") + " of " + nodes.length.toLocaleString("en-US") + " ops";
+      pageEl.textContent = "page " + (page + 1) + " of " + pages;
+      document.getElementById("op-prev").disabled = page === 0;
+      document.getElementById("op-next").disabled = page >= pages - 1;
+    }
+    [search, modIn].forEach(function (i) { i.addEventListener("input", function () { page = 0; apply(); }); });
+    typeSel.addEventListener("change", function () { page = 0; apply(); });
+    document.getElementById("op-prev").addEventListener("click", function () { page--; draw(); });
+    document.getElementById("op-next").addEventListener("click", function () { page++; draw(); });
+    bindSort(table, function (k, asc) { sortKey = k; sortAsc = asc; page = 0; apply(); });
+    api.showOp = function (id) {
+      search.value = ""; typeSel.value = ""; modIn.value = ""; highlight = id;
+      apply();
+      var idx = view.findIndex(function (n) { return n.id === id; });
+      page = Math.floor(Math.max(idx, 0) / PAGE);
+      draw();
+      var tr = document.getElementById("op-" + id);
+      if (tr) { tr.scrollIntoView({ block: "center" }); }
+      document.getElementById("ops").scrollIntoView();
+      if (tr) tr.scrollIntoView({ block: "nearest" });
+    };
+    apply();
+  })();
+
+  /* ---------- links: warnings and table rows to graph / op table ---------- */
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest("[data-goto-op], [data-goto-graph], [data-goto-module]");
+    if (!a) return;
+    ev.preventDefault();
+    if (a.hasAttribute("data-goto-op")) api.showOp(Number(a.getAttribute("data-goto-op")));
+    else if (a.hasAttribute("data-goto-module")) { if (api.showModuleInGraph) api.showModuleInGraph(a.getAttribute("data-goto-module")); }
+    else if (api.showNodeInGraph) api.showNodeInGraph(Number(a.getAttribute("data-goto-graph")));
+  });
+
+  var dl = document.getElementById("download-json");
+  if (dl) dl.addEventListener("click", function () {
+    var blob = new Blob([document.getElementById("mevreport-data").textContent], { type: "application/json" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = (doc.model.name || "report").replace(/[^A-Za-z0-9_.-]+/g, "_") + ".json";
+    a.click();
+  });
+  return api;
+})();
