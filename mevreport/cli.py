@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import MevreportError, UsageError
+from .errors import MevreportError, ModelRunError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -69,10 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa: ANN001
-    out = report.save_html(html_path)
+    """Render both documents before writing either, so a rendering failure writes nothing."""
+    from .fileio import atomic_write_text
+    from .render.html import render_html
+    html = render_html(report)
+    json_text = report.to_json() + "\n" if json_path else None
+    out = atomic_write_text(html_path, html)
     say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
-    if json_path:
-        say(f"wrote {report.save_json(json_path)}")
+    if json_path and json_text is not None:
+        say(f"wrote {atomic_write_text(json_path, json_text)}")
 
 
 def _check_outputs(*paths: str | None) -> None:
@@ -108,8 +114,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
     say(f"loaded {type(loaded.module).__name__}")
-    report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
-                     title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say)
+    try:
+        report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
+                         title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say)
+    except ModelRunError as exc:
+        hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
+        raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc
     _write(report, output, args.json_path, say)
     return EXIT_OK
 
@@ -126,11 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except MevreportError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"mevreport: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("mevreport: interrupted; no file was written", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print("mevreport: interrupted; no partial file was written, existing reports are unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

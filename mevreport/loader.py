@@ -6,9 +6,15 @@ This is the only place that imports user code or reads model files (DESIGN
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
+import os
+import pickle
 import sys
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +69,12 @@ def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int =
 
 def _import_file(path: Path) -> Any:
     if not path.exists():
-        raise ModelLoadError(f"no such file: {str(path)!r}")
+        raise ModelLoadError(f"no such file: {str(path)!r}; check the path in MODEL (path/to/file.py:callable)")
     if path.is_dir():
         raise ModelLoadError(f"{str(path)!r} is a directory; give path/to/file.py:callable")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"{str(path)!r} is empty; it must define the callable that builds the model, "
+                             f"e.g. def build(): return MyNet()")
     name = f"_mevreport_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -106,20 +115,128 @@ def resolve_callable(spec: str) -> tuple[Any, str]:
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
-            raise ModelLoadError(f"{target!r} has no attribute {attr_path!r}")
+            raise ModelLoadError(f"{target!r} has no attribute {attr_path!r}; name a function or nn.Module "
+                                 f"defined there, like {target}:build")
         obj = getattr(obj, part)
     return obj, attr_path.split(".")[-1]
+
+
+class _PickleRefused(ModelLoadError):
+    """Raised from inside torch.export.load when the archive asks for pickle."""
+
+
+_PICKLED_OBJECTS = ("the archive holds pickled objects other than plain tensors, which mevreport never unpickles; "
+                    "re-export the model without custom objects, or name a callable that builds it")
+
+
+def _refuse_pickle(*_args: Any, **_kwargs: Any) -> Any:
+    raise _PickleRefused(_PICKLED_OBJECTS)
+
+
+@contextlib.contextmanager
+def _no_unpickling():
+    """Close the pickle paths of ``torch.export.load`` for the duration of a load.
+
+    ``torch.export.load`` (torch 2.13) unpickles some payloads with
+    ``torch.load(weights_only=False)`` (weights and constants flagged
+    ``use_pickle``, and as a fallback for sample inputs), with ``pickle.loads``
+    (opaque constants) and with the TorchScript unpickler (custom objects).
+    Forcing ``weights_only`` keeps plain tensors loadable through torch's
+    restricted unpickler; the other two paths are refused outright.
+    """
+    from torch.export.pt2_archive import _package
+    saved_env = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    saved_pickle, saved_obj = _package.pickle, torch._C._pickle_load_obj
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    _package.pickle = type("_NoPickle", (), {"loads": staticmethod(_refuse_pickle),
+                                             "load": staticmethod(_refuse_pickle)})
+    torch._C._pickle_load_obj = _refuse_pickle
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved_env
+        _package.pickle, torch._C._pickle_load_obj = saved_pickle, saved_obj
+
+
+class _Swallow(logging.Handler):
+    """Keeps torch.export's log records (full tracebacks) for the one-line message instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            text = str(record.exc_info[1]).strip()
+            self.reasons.append(text.splitlines()[0] if text else type(record.exc_info[1]).__name__)
+
+
+@contextlib.contextmanager
+def _swallow_logs(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    handler = _Swallow()
+    saved = logger.propagate, logger.handlers
+    logger.handlers, logger.propagate = [handler], False
+    try:
+        yield handler
+    finally:
+        logger.propagate, logger.handlers = saved
+
+
+def load_pt2(path: str | Path) -> LoadedModel:
+    """A ``torch.export`` archive through ``torch.export.load`` only, never plain pickle.
+
+    The module is the exported program's ``module()``; its saved example
+    inputs, when present, become the report's inputs.
+    """
+    p = Path(path)
+    how = "create one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')"
+    if not p.exists():
+        raise ModelLoadError(f"no such file: {str(p)!r}")
+    if p.is_dir():
+        raise ModelLoadError(f"{str(p)!r} is a directory, not a torch.export archive; {how}")
+    if p.stat().st_size == 0:
+        raise ModelLoadError(f"{str(p)!r} is empty, not a torch.export archive; {how}")
+    if not zipfile.is_zipfile(p):
+        raise ModelLoadError(f"{str(p)!r} is not a torch.export archive (not a zip file); {how}")
+    try:
+        with _swallow_logs("torch.export") as logs, _no_unpickling(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(p))
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(f"{str(p)!r}: {_PICKLED_OBJECTS}") from exc
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = logs.reasons[0] if logs.reasons else first  # torch's own message only says "see the warnings above"
+        raise ModelLoadError(f"{str(p)!r} is not a readable torch.export archive ({reason}); {how}") from exc
+    inputs: Any = None
+    example = getattr(program, "example_inputs", None)
+    if example is not None:
+        args, kwargs = example
+        inputs = dict(kwargs) if kwargs and not args else (tuple(args) if not kwargs else None)
+    return LoadedModel(program.module(), inputs, p.stem)
 
 
 def load_model(spec: str) -> LoadedModel:
     """Import and call the named callable; accept a module or (module, inputs)."""
     lower = spec.lower()
+    if lower.endswith(".pt2") and ":" not in spec:
+        return load_pt2(spec)
     if lower.endswith(PICKLE_SUFFIXES) and ":" not in spec:
         raise ModelLoadError(
             f"{spec!r} looks like a pickle; mevreport never unpickles model files. Write a function that builds "
             f"the model and loads the weights, e.g. def build(): m = MyNet(); m.load_state_dict(torch.load(path)); "
             f"return m, and run 'mevreport report file.py:build'"
         )
+    if ":" not in spec and Path(spec).is_dir():
+        raise ModelLoadError(f"MODEL {spec!r} is a directory; give path/to/file.py:callable, a .onnx file or a .pt2 archive")
+    if ":" not in spec and Path(spec).is_file() and Path(spec).stat().st_size == 0:
+        raise ModelLoadError(f"MODEL {spec!r} is an empty file; give path/to/file.py:callable, a .onnx file or a .pt2 archive")
     obj, name = resolve_callable(spec)
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, None, name)
@@ -128,7 +245,9 @@ def load_model(spec: str) -> LoadedModel:
     try:
         result = obj()
     except Exception as exc:
-        raise ModelLoadError(f"calling {spec!r} raised {type(exc).__name__}: {exc}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelLoadError(f"calling {spec!r} raised {type(exc).__name__}: {first} "
+                             f"(fix the callable; --debug shows the traceback)") from exc
     if isinstance(result, nn.Module):
         return LoadedModel(result, None, name)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module):
