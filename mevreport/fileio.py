@@ -36,7 +36,8 @@ def check_writable(path: str | Path) -> Path:
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)} in {str(parent)!r}; choose another path") from exc
+        raise UsageError(f"cannot write {str(p)!r}: cannot create a file in {str(parent)!r} "
+                         f"({_os_reason(exc)}); choose another path") from exc
     os.close(fd)
     os.unlink(probe)
     return p

@@ -195,7 +195,7 @@ def load_pt2(path: str | Path) -> LoadedModel:
     p = Path(path)
     how = "create one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')"
     if not p.exists():
-        raise ModelLoadError(f"no such file: {str(p)!r}")
+        raise ModelLoadError(f"no such file: {str(p)!r}; check the path to the torch.export archive")
     if p.is_dir():
         raise ModelLoadError(f"{str(p)!r} is a directory, not a torch.export archive; {how}")
     if p.stat().st_size == 0:
@@ -241,7 +241,8 @@ def load_model(spec: str) -> LoadedModel:
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, None, name)
     if not callable(obj):
-        raise ModelLoadError(f"{spec!r} is a {type(obj).__name__}, not a callable that returns a torch.nn.Module")
+        raise ModelLoadError(f"{spec!r} names an object of type {type(obj).__name__}, not a callable; name the "
+                             f"function that returns the torch.nn.Module")
     try:
         result = obj()
     except Exception as exc:
