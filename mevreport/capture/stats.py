@@ -29,14 +29,31 @@ DEFAULT_BINS = 32
 _CHUNK = 1 << 24
 
 
-def _as_float_chunks(t: torch.Tensor) -> list[torch.Tensor]:
-    x = t.detach()
+class _LazyFloatChunks:
+    """Float32/64 chunks of a flat tensor, converted one at a time on each pass.
+
+    A list of converted chunks would hold a full-size float copy of a huge
+    half-precision (or complex) tensor at once; this holds one chunk.
+    """
+
+    def __init__(self, flat: torch.Tensor) -> None:
+        self.flat = flat
+
+    def __iter__(self):
+        for i in range(0, self.flat.numel(), _CHUNK):
+            yield _to_float(self.flat[i : i + _CHUNK])
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
     if x.is_complex():
         x = x.abs()
-    x = x.reshape(-1)
-    if x.dtype in (torch.float32, torch.float64):
-        return [x]
-    return [x[i : i + _CHUNK].float() for i in range(0, x.numel(), _CHUNK)] if x.numel() > _CHUNK else [x.float()]
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _as_float_chunks(t: torch.Tensor):
+    """The tensor as float chunks: one converted chunk when small, a lazy iterable when huge."""
+    x = t.detach().reshape(-1)
+    return _LazyFloatChunks(x) if x.numel() > _CHUNK else [_to_float(x)]
 
 
 def _empty_stats(numel: int) -> TensorStats:
@@ -50,9 +67,10 @@ def _finalize(numel: int, total: float, sumsq: float, lo: float, hi: float, zero
         return TensorStats(None, None, None, None, None, zeros / numel, nans, infs, None, numel)
     mean = total / finite
     var = max(sumsq / finite - mean * mean, 0.0)
+    std = math.sqrt(var) if math.isfinite(var) else None  # sums of squares beyond float64: not measurable
     return TensorStats(
-        mean=mean,
-        std=math.sqrt(var),
+        mean=mean if math.isfinite(mean) else None,
+        std=std,
         min=lo,
         max=hi,
         abs_max=max(abs(lo), abs(hi)),
@@ -79,34 +97,36 @@ def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS) -> TensorStats:
         sumsq += float(torch.dot(x, x))
         lo, hi = min(lo, float(mn)), max(hi, float(mx))
         zeros += x.numel() - int(torch.count_nonzero(x))
+        del x
     nans = infs = 0
     if not all(math.isfinite(v) for v in (total, sumsq, lo, hi)):
-        # Rare path: mask out non-finite values and reduce again.
+        # Rare path: reduce again over the finite values only, accumulating in
+        # float64 (float32 sums of values near 3e38 overflow), a million
+        # elements at a time so the masks and copies stay small.
         total = sumsq = 0.0
         lo, hi = math.inf, -math.inf
-        masked = []
         for x in chunks:
-            nan_mask = torch.isnan(x)
-            nans += int(nan_mask.sum())
-            fin = torch.isfinite(x)
-            infs += x.numel() - int(fin.sum()) - int(nan_mask.sum())
-            xf = x[fin]
-            masked.append(xf)
-            if xf.numel():
-                mn, mx = torch.aminmax(xf)
-                lo, hi = min(lo, float(mn)), max(hi, float(mx))
-                total += float(xf.sum())
-                sumsq += float(torch.dot(xf, xf))
-        chunks = masked
+            for piece in x.split(1 << 20):
+                fin = torch.isfinite(piece)
+                n_fin, n_nan = int(fin.sum()), int(torch.isnan(piece).sum())
+                nans += n_nan
+                infs += piece.numel() - n_fin - n_nan
+                if n_fin:
+                    xd = (piece[fin] if n_fin < piece.numel() else piece).double()
+                    mn, mx = torch.aminmax(xd)
+                    lo, hi = min(lo, float(mn)), max(hi, float(mx))
+                    total += float(xd.sum())
+                    sumsq += float(torch.dot(xd, xd))
+            del x  # before the next chunk is made: one chunk alive at a time
     counts = [0] * bins
     if lo <= hi:
         if lo == hi:
             counts[0] = numel - nans - infs
         else:
-            for x in chunks:
-                if x.numel():
-                    h = torch.histc(x, bins=bins, min=lo, max=hi)
-                    counts = [c + int(v) for c, v in zip(counts, h.tolist())]
+            for x in chunks:  # histc ignores NaN and values outside [lo, hi], so infinities need no mask
+                h = torch.histc(x, bins=bins, min=lo, max=hi)
+                counts = [c + int(v) for c, v in zip(counts, h.tolist())]
+                del x
     return _finalize(numel, total, sumsq, lo, hi, zeros, nans, infs, counts)
 
 
