@@ -110,7 +110,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = load_model(args.model)
     output = args.output or f"{loaded.name}.html"
     _check_outputs(output, args.json_path)
-    inputs = random_inputs(shapes, dtype) if shapes else loaded.inputs
+    inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
     say(f"loaded {type(loaded.module).__name__}")

@@ -43,6 +43,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise UsageError(f"malformed --input-shape {text!r}: expected integers separated by commas, like 1,3,224,224") from None
     if not shape or any(d < 0 for d in shape):
         raise UsageError(f"malformed --input-shape {text!r}: expected non-negative integers, like 1,3,224,224")
+    if any(d >= 2**62 for d in shape):
+        raise UsageError(f"--input-shape {text!r} has a dimension too large for a tensor; check the numbers")
     return shape
 
 
@@ -53,18 +55,42 @@ def parse_dtype(text: str) -> torch.dtype:
     return dtype
 
 
-def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Deterministic random inputs: normal floats, or integers in [0, 100) (token ids)."""
+def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int = 0,
+                  device: str | None = None) -> tuple[torch.Tensor, ...]:
+    """Deterministic random inputs: normal floats, or integers in [0, 100) (token ids).
+
+    For ``device="meta"`` the inputs are meta tensors: a shape too big for
+    memory costs nothing there.  A shape that cannot be allocated is a
+    :class:`UsageError`, not a crash.
+    """
+    if device == "meta":
+        return tuple(torch.empty(shape, dtype=dtype, device="meta") for shape in shapes)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for shape in shapes:
-        if dtype.is_floating_point or dtype.is_complex:
-            out.append(torch.randn(shape, generator=gen, dtype=dtype))
-        elif dtype == torch.bool:
-            out.append(torch.randint(0, 2, shape, generator=gen).bool())
-        else:
-            out.append(torch.randint(0, 100, shape, generator=gen, dtype=dtype))
+        try:
+            if dtype.is_floating_point or dtype.is_complex:
+                out.append(torch.randn(shape, generator=gen, dtype=dtype))
+            elif dtype == torch.bool:
+                out.append(torch.randint(0, 2, shape, generator=gen).bool())
+            else:
+                out.append(torch.randint(0, 100, shape, generator=gen, dtype=dtype))
+        except (RuntimeError, MemoryError) as exc:
+            numel = 1
+            for d in shape:
+                numel *= d
+            size = numel * torch.empty((), dtype=dtype).element_size()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = "not enough memory" if isinstance(exc, MemoryError) or "alloc" in reason.lower() else reason
+            raise UsageError(
+                f"cannot create a random input of shape {list(shape)} ({size / 1e9:,.1f} GB of {dtype_name(dtype)}): "
+                f"{reason}; use a smaller --input-shape, or --device meta to analyse without data"
+            ) from None
     return tuple(out)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _import_file(path: Path) -> Any:

@@ -109,6 +109,11 @@ ROWS = [
         ["failed in F.conv2d", "module 'body.0' (Conv2d)", "got input of size: [3, 8]", "check --input-shape"]),
     Row("shape-rejected", ["report", MODEL, "--input-shape", "1,4,8,8"],
         ["failed in aten.convolution.default", "module 'body.0' (Conv2d)", "to have 3 channels", "check --input-shape"]),
+    Row("shape-too-large-for-memory", ["report", MODEL, "--input-shape", "1000000,1000000,1000"],
+        ["cannot create a random input of shape [1000000, 1000000, 1000] (4,000,000.0 GB of float32): not enough memory",
+         "--device meta"]),
+    Row("shape-dimension-overflow", ["report", MODEL, "--input-shape", "99999999999999999999,2"],
+        ["dimension too large", "check the numbers"]),
     Row("dtype-unknown", ["report", MODEL, "--input-shape", "1,3,8,8", "--input-dtype", "float33"],
         ["unknown --input-dtype 'float33'", "float32"]),
     Row("device-unknown", ["report", MODEL_WITH_INPUTS, "--device", "tpu9"], ["unknown device 'tpu9'", "use cpu, cuda"]),
@@ -208,3 +213,11 @@ def test_rows_are_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "bad-input.md").read_text(encoding="utf-8")
     for row in ROWS:
         assert f"`{row.id}`" in doc, row.id
+
+
+def test_huge_shapes_cost_nothing_on_meta() -> None:
+    """The error above suggests --device meta: there, random inputs are meta tensors, never allocated."""
+    from mevreport.loader import random_inputs
+
+    (x,) = random_inputs([(1_000_000, 1_000_000, 1000)], torch.float32, device="meta")
+    assert x.device.type == "meta" and x.shape == (1_000_000, 1_000_000, 1000)
