@@ -8,12 +8,10 @@ consumer validating older or newer version-1 documents keeps working.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 
-@lru_cache(maxsize=1)
 def json_schema() -> dict[str, Any]:
-    """The schema as a dict (draft 2020-12), read from the installed package."""
+    """The schema as a new dict (draft 2020-12), read from the installed package."""
     return json.loads(resources.files("mevreport").joinpath("schema.json").read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -278,3 +279,11 @@ def test_schema_covers_every_report_field() -> None:
         missing = {f.name for f in dataclasses.fields(cls)} - set(properties)
         assert not missing, f"{cls.__name__} fields missing from mevreport/schema.json: {sorted(missing)}"
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_schema_ships_in_the_wheel() -> None:
+    """hatch packages the mevreport/ directory: the schema is in the wheel, where json_schema() reads it."""
+    hatchling = pytest.importorskip("hatchling.builders.wheel", reason="lists wheel files with hatchling")
+    root = Path(__file__).resolve().parent.parent
+    files = {f.distribution_path for f in hatchling.WheelBuilder(str(root)).recurse_included_files()}
+    assert {"mevreport/schema.json", "mevreport/schema.py"} <= files
