@@ -8,6 +8,7 @@ atomically, so a failed run leaves no file behind.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_WRITTEN: list[str] = []  # files completed by this run, for an accurate message when interrupted
+
+
 def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa: ANN001
     """Render both documents before writing either, so a rendering failure writes nothing."""
     from .fileio import atomic_write_text
@@ -76,9 +80,11 @@ def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa:
     html = render_html(report)
     json_text = report.to_json() + "\n" if json_path else None
     out = atomic_write_text(html_path, html)
+    _WRITTEN.append(str(out))
     say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     if json_path and json_text is not None:
-        say(f"wrote {atomic_write_text(json_path, json_text)}")
+        _WRITTEN.append(str(atomic_write_text(json_path, json_text)))
+        say(f"wrote {_WRITTEN[-1]}")
 
 
 def _check_outputs(*paths: str | None) -> None:
@@ -127,6 +133,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    _WRITTEN.clear()
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -142,11 +149,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
-        print("mevreport: interrupted; no partial file was written, existing reports are unchanged", file=sys.stderr)
+        done = f" after writing {', '.join(_WRITTEN)}" if _WRITTEN else ""
+        print(f"mevreport: interrupted{done}; no partial file was written"
+              f"{'' if _WRITTEN else ', existing reports are unchanged'}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so temporary files are removed."""
+    print("mevreport: terminated; no partial file was written", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def entry() -> None:  # pragma: no cover - console script wrapper
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())
 
 
