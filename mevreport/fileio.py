@@ -32,7 +32,8 @@ def check_writable(path: str | Path) -> Path:
     if parent.exists() and not parent.is_dir():
         raise UsageError(f"cannot write {str(p)!r}: {str(parent)!r} is a file, not a directory; choose another -o path")
     if not parent.is_dir():
-        raise UsageError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist; create it or choose another path")
+        raise UsageError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist; "
+                         f"create it or choose another path")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
@@ -76,6 +77,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}; the previous file, if any, is unchanged") from exc
+            raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}; "
+                             f"the previous file, if any, is unchanged") from exc
         raise
     return p

@@ -259,10 +259,11 @@ def load_model(spec: str) -> LoadedModel:
             f"the model and loads the weights, e.g. def build(): m = MyNet(); m.load_state_dict(torch.load(path)); "
             f"return m, and run 'mevreport report file.py:build'"
         )
+    kinds = "give path/to/file.py:callable, a .onnx file or a .pt2 archive"
     if ":" not in spec and Path(spec).is_dir():
-        raise ModelLoadError(f"MODEL {spec!r} is a directory; give path/to/file.py:callable, a .onnx file or a .pt2 archive")
+        raise ModelLoadError(f"MODEL {spec!r} is a directory; {kinds}")
     if ":" not in spec and Path(spec).is_file() and Path(spec).stat().st_size == 0:
-        raise ModelLoadError(f"MODEL {spec!r} is an empty file; give path/to/file.py:callable, a .onnx file or a .pt2 archive")
+        raise ModelLoadError(f"MODEL {spec!r} is an empty file; {kinds}")
     obj, name = resolve_callable(spec)
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, None, name)

@@ -180,9 +180,9 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
             try:
                 measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
             except Exception as exc:  # a model that runs once but not twice (state, exhausted iterators)
-                raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}); skip timing with --runs 0 (runs=0 in the API)",
-                                    op=failing_call(exc)) from exc
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: {first}); "
+                                    f"skip timing with --runs 0 (runs=0 in the API)", op=failing_call(exc)) from exc
 
     counts = module_param_counts(model)
     modules = tuple(
