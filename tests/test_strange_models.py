@@ -142,7 +142,12 @@ r = mevreport.analyze(Reshape(), x, runs=0)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 r.save_html(sys.argv[1])
 s = r.nodes[0].stats
-print(peak - base, s.numel, sum(s.histogram.counts), s.mean, s.std, s.nan_count)
+
+# The accelerator path (one stats vector per node, no host sync), run here on the CPU tensor's first 40M elements.
+from mevreport.capture.stats import device_stats_vector, stats_from_vector
+d = stats_from_vector(device_stats_vector(x[:40_000_000]).tolist())
+device_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(peak - base, s.numel, sum(s.histogram.counts), s.mean, s.std, s.nan_count, device_peak - peak, sum(d.histogram.counts))
 """
 
 
@@ -158,11 +163,15 @@ def test_hundred_million_elements_without_a_full_copy(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.html")], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    growth, numel, in_histogram, mean, std, nans = proc.stdout.split()
+    growth, numel, in_histogram, mean, std, nans, device_growth, device_in_histogram = proc.stdout.split()
     assert int(numel) == 100_000_000 and int(in_histogram) == 100_000_000 and int(nans) == 0
     assert abs(float(mean)) < 1e-3 and float(std) == pytest.approx(1.0, rel=1e-2)
     assert int(growth) < 200 * 2**20, f"peak RSS grew by {int(growth) / 2**20:.0f} MiB (a float32 copy is 381 MiB)"
     assert (tmp_path / "big.html").stat().st_size > 0
+    # ru_maxrss only rises above the first peak, so this bounds the accelerator path's own growth from above.
+    # Its one-shot form held ~20 full-size temporaries (about 1.5 GiB for these 40M elements).
+    assert int(device_in_histogram) == 40_000_000
+    assert int(device_growth) + int(growth) < 300 * 2**20, f"{int(device_growth) / 2**20:.0f} MiB"
 
 
 def test_chunked_statistics_match_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,6 +193,24 @@ def test_chunked_statistics_match_one_pass(monkeypatch: pytest.MonkeyPatch) -> N
             assert s.mean == pytest.approx(finite.mean().item(), rel=1e-6, abs=1e-9)
             assert s.std == pytest.approx(finite.std(unbiased=False).item(), rel=1e-6)
             assert (s.min, s.max) == (finite.min().item(), finite.max().item())
+
+
+def test_chunked_device_vector_matches_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accelerator path's chunked form (tiny chunks here) gives the one-shot vector."""
+    from mevreport.capture import stats
+
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64):
+        t = torch.randn(5000, generator=torch.Generator().manual_seed(2)).to(dtype)
+        t[3], t[5], t[7] = float("nan"), float("inf"), -float("inf")
+        one_shot = stats.device_stats_vector(t)
+        monkeypatch.setattr(stats, "_DEVICE_CHUNK", 64)
+        chunked = stats._device_stats_vector_chunked(t.reshape(-1), stats.DEFAULT_BINS)
+        monkeypatch.undo()
+        exact = [0, 3, 4, 5, 6, 7] + list(range(8, 8 + stats.DEFAULT_BINS))  # counts, min, max, histogram
+        assert torch.equal(one_shot[exact], chunked[exact])
+        assert torch.allclose(one_shot[1:3], chunked[1:3], rtol=1e-9)  # sums: another summation order
+    empty = stats.stats_from_vector(stats._device_stats_vector_chunked(torch.empty(0), stats.DEFAULT_BINS).tolist())
+    assert empty.numel == 0 and empty.histogram is None
 
 
 def test_fifty_levels_of_nesting(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ def device_stats_vector(t: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tens
 
     Layout: numel, sum, sumsq, min, max, zeros, nans, infs, then ``bins`` counts.
     """
+    if t.numel() > _CHUNK:  # huge tensors: bounded temporaries, see _device_stats_vector_chunked
+        return _device_stats_vector_chunked(t.detach().reshape(-1), bins)
     x = t.detach()
     if x.is_complex():
         x = x.abs()
@@ -156,6 +158,52 @@ def device_stats_vector(t: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tens
         xf.sum(dtype=torch.float64), (xf.double() * xf.double()).sum() if x.numel() else xf.sum(dtype=torch.float64),
         lo.double(), hi.double(), (x == 0).sum().double(), nans.double(), infs.double(),
     ])
+    return torch.cat([head, counts[:bins]])
+
+
+_DEVICE_CHUNK = 1 << 22
+
+
+def _device_stats_vector_chunked(flat: torch.Tensor, bins: int) -> torch.Tensor:
+    """:func:`device_stats_vector` for huge tensors: two passes over chunks, accumulators on the device.
+
+    The one-shot version holds many full-size temporaries at once (a float
+    copy, masks, int64 bin indices, float64 squares): 3.9 GB for a 200 MB
+    bfloat16 tensor, enough to run a GPU out of memory on a large logits
+    tensor.  Here each step holds one chunk's worth, and min/max stay on the
+    device between the passes, so there is still no host sync.
+    """
+    dev = flat.device
+    acc = torch.float64 if flat.dtype == torch.float64 else torch.float32
+    total, sumsq, zeros, nans, n_fin = (torch.zeros((), dtype=torch.float64, device=dev) for _ in range(5))
+    lo = torch.full((), math.inf, dtype=acc, device=dev)
+    hi = torch.full((), -math.inf, dtype=acc, device=dev)
+
+    def chunks():
+        for i in range(0, flat.numel(), _DEVICE_CHUNK):
+            c = flat[i : i + _DEVICE_CHUNK]
+            yield (c.abs() if c.is_complex() else c).to(acc)
+
+    for c in chunks():
+        fin = torch.isfinite(c)
+        xf = torch.where(fin, c, 0.0).double()
+        total += xf.sum()
+        sumsq += torch.dot(xf, xf)
+        lo = torch.minimum(lo, torch.where(fin, c, math.inf).amin())
+        hi = torch.maximum(hi, torch.where(fin, c, -math.inf).amax())
+        zeros += (c == 0).sum()
+        nans += torch.isnan(c).sum()
+        n_fin += fin.sum()
+        del c, fin, xf
+    width = (hi - lo).clamp_min(torch.finfo(acc).tiny)
+    counts = torch.zeros(bins + 1, dtype=torch.float64, device=dev)
+    one = torch.ones((), dtype=torch.float64, device=dev)
+    for c in chunks():
+        idx = ((c - lo) * (bins / width)).nan_to_num(0.0, 0.0, 0.0).floor().clamp(0, bins - 1).long()
+        counts.index_add_(0, torch.where(torch.isfinite(c), idx, bins), one.expand(idx.numel()))
+        del c, idx
+    numel = torch.tensor(float(flat.numel()), dtype=torch.float64, device=dev)
+    head = torch.stack([numel, total, sumsq, lo.double(), hi.double(), zeros, nans, numel - n_fin - nans])
     return torch.cat([head, counts[:bins]])
 
 
