@@ -29,7 +29,7 @@ import mevreport
 from mevreport.errors import ReportReadError
 from mevreport.render.html import render_html
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 100
 
 FRAGMENTS = ["<", ">", "&", '"', "'", "/", "\\", "`", "=", "</script>", "</SCRIPT >", "<script>", "<!--", "-->",
              "<![CDATA[", "]]>", "\u2028", "\u2029", "${x}", "{{ x }}", "{% raw %}", "&amp;", "&#60;", "\\u003c",
