@@ -127,7 +127,7 @@ def load(path: str | Path) -> Report:
         raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")
     try:
         return Report.from_dict(data)
-    except (TypeError, KeyError, ValueError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ReportReadError(f"{str(p)!r} is a malformed mevreport report: {exc}") from None
 
 

@@ -8,13 +8,15 @@ atomically, so a failed run leaves no file behind.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Sequence
 
 from ._version import __version__
-from .errors import MevreportError, UsageError
+from .errors import MevreportError, ModelRunError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -85,11 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_WRITTEN: list[str] = []  # files completed by this run, for an accurate message when interrupted
+
+
 def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa: ANN001
-    out = report.save_html(html_path)
+    """Render both documents before writing either, so a rendering failure writes nothing."""
+    from .fileio import atomic_write_text
+    from .render.html import render_html
+    html = render_html(report)
+    json_text = report.to_json() + "\n" if json_path else None
+    out = atomic_write_text(html_path, html)
+    _WRITTEN.append(str(out))
     say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
-    if json_path:
-        say(f"wrote {report.save_json(json_path)}")
+    if json_path and json_text is not None:
+        _WRITTEN.append(str(atomic_write_text(json_path, json_text)))
+        say(f"wrote {_WRITTEN[-1]}")
 
 
 def _check_outputs(*paths: str | None) -> None:
@@ -150,13 +162,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = load_model(args.model)
     output = args.output or f"{loaded.name}.html"
     _check_outputs(output, args.json_path, args.onnx_path)
-    inputs = random_inputs(shapes, dtype) if shapes else loaded.inputs
+    inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
     say(f"loaded {type(loaded.module).__name__}")
-    report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
-                     title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
-                     onnx_path=args.onnx_path)
+    try:
+        report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
+                         title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
+                         onnx_path=args.onnx_path)
+    except ModelRunError as exc:
+        hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
+        raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc
     if report.onnx_export is not None and report.onnx_export.error:
         print(f"mevreport: warning: ONNX export failed, report written without it: {report.onnx_export.error}",
               file=sys.stderr)
@@ -217,6 +233,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    _WRITTEN.clear()
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -226,15 +243,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except MevreportError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"mevreport: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("mevreport: interrupted; no file was written", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        done = f" after writing {', '.join(_WRITTEN)}" if _WRITTEN else ""
+        print(f"mevreport: interrupted{done}; no partial file was written"
+              f"{'' if _WRITTEN else ', existing reports are unchanged'}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so temporary files are removed."""
+    print("mevreport: terminated; no partial file was written", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def entry() -> None:  # pragma: no cover - console script wrapper
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())
 
 

@@ -6,9 +6,15 @@ This is the only place that imports user code or reads model files (DESIGN
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
+import os
+import pickle
 import sys
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise UsageError(f"malformed --input-shape {text!r}: expected integers separated by commas, like 1,3,224,224") from None
     if not shape or any(d < 0 for d in shape):
         raise UsageError(f"malformed --input-shape {text!r}: expected non-negative integers, like 1,3,224,224")
+    if any(d >= 2**62 for d in shape):
+        raise UsageError(f"--input-shape {text!r} has a dimension too large for a tensor; check the numbers")
     return shape
 
 
@@ -57,25 +65,52 @@ def parse_dtype(text: str) -> torch.dtype:
     return dtype
 
 
-def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Deterministic random inputs: normal floats, or integers in [0, 100) (token ids)."""
+def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int = 0,
+                  device: str | None = None) -> tuple[torch.Tensor, ...]:
+    """Deterministic random inputs: normal floats, or integers in [0, 100) (token ids).
+
+    For ``device="meta"`` the inputs are meta tensors: a shape too big for
+    memory costs nothing there.  A shape that cannot be allocated is a
+    :class:`UsageError`, not a crash.
+    """
+    if device == "meta":
+        return tuple(torch.empty(shape, dtype=dtype, device="meta") for shape in shapes)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for shape in shapes:
-        if dtype.is_floating_point or dtype.is_complex:
-            out.append(torch.randn(shape, generator=gen, dtype=dtype))
-        elif dtype == torch.bool:
-            out.append(torch.randint(0, 2, shape, generator=gen).bool())
-        else:
-            out.append(torch.randint(0, 100, shape, generator=gen, dtype=dtype))
+        try:
+            if dtype.is_floating_point or dtype.is_complex:
+                out.append(torch.randn(shape, generator=gen, dtype=dtype))
+            elif dtype == torch.bool:
+                out.append(torch.randint(0, 2, shape, generator=gen).bool())
+            else:
+                out.append(torch.randint(0, 100, shape, generator=gen, dtype=dtype))
+        except (RuntimeError, MemoryError) as exc:
+            numel = 1
+            for d in shape:
+                numel *= d
+            size = numel * torch.empty((), dtype=dtype).element_size()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = "not enough memory" if isinstance(exc, MemoryError) or "alloc" in reason.lower() else reason
+            raise UsageError(
+                f"cannot create a random input of shape {list(shape)} ({size / 1e9:,.1f} GB of {dtype_name(dtype)}): "
+                f"{reason}; use a smaller --input-shape, or --device meta to analyse without data"
+            ) from None
     return tuple(out)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _import_file(path: Path) -> Any:
     if not path.exists():
-        raise ModelLoadError(f"no such file: {str(path)!r}")
+        raise ModelLoadError(f"no such file: {str(path)!r}; check the path in MODEL (path/to/file.py:callable)")
     if path.is_dir():
         raise ModelLoadError(f"{str(path)!r} is a directory; give path/to/file.py:callable")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"{str(path)!r} is empty; it must define the callable that builds the model, "
+                             f"e.g. def build(): return MyNet()")
     name = f"_mevreport_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -116,9 +151,75 @@ def resolve_callable(spec: str) -> tuple[Any, str]:
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
-            raise ModelLoadError(f"{target!r} has no attribute {attr_path!r}")
+            raise ModelLoadError(f"{target!r} has no attribute {attr_path!r}; name a function or nn.Module "
+                                 f"defined there, like {target}:build")
         obj = getattr(obj, part)
     return obj, attr_path.split(".")[-1]
+
+
+class _PickleRefused(ModelLoadError):
+    """Raised from inside torch.export.load when the archive asks for pickle."""
+
+
+_PICKLED_OBJECTS = ("the archive holds pickled objects other than plain tensors, which mevreport never unpickles; "
+                    "re-export the model without custom objects, or name a callable that builds it")
+
+
+def _refuse_pickle(*_args: Any, **_kwargs: Any) -> Any:
+    raise _PickleRefused(_PICKLED_OBJECTS)
+
+
+@contextlib.contextmanager
+def _no_unpickling():
+    """Close the pickle paths of ``torch.export.load`` for the duration of a load.
+
+    ``torch.export.load`` (torch 2.13) unpickles some payloads with
+    ``torch.load(weights_only=False)`` (weights and constants flagged
+    ``use_pickle``, and as a fallback for sample inputs), with ``pickle.loads``
+    (opaque constants) and with the TorchScript unpickler (custom objects).
+    Forcing ``weights_only`` keeps plain tensors loadable through torch's
+    restricted unpickler; the other two paths are refused outright.
+    """
+    from torch.export.pt2_archive import _package
+    saved_env = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    saved_pickle, saved_obj = _package.pickle, torch._C._pickle_load_obj
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    _package.pickle = type("_NoPickle", (), {"loads": staticmethod(_refuse_pickle),
+                                             "load": staticmethod(_refuse_pickle)})
+    torch._C._pickle_load_obj = _refuse_pickle
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved_env
+        _package.pickle, torch._C._pickle_load_obj = saved_pickle, saved_obj
+
+
+class _Swallow(logging.Handler):
+    """Keeps torch.export's log records (full tracebacks) for the one-line message instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            text = str(record.exc_info[1]).strip()
+            self.reasons.append(text.splitlines()[0] if text else type(record.exc_info[1]).__name__)
+
+
+@contextlib.contextmanager
+def _swallow_logs(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    handler = _Swallow()
+    saved = logger.propagate, logger.handlers
+    logger.handlers, logger.propagate = [handler], False
+    try:
+        yield handler
+    finally:
+        logger.propagate, logger.handlers = saved
 
 
 def _example_inputs(example: Any) -> Any:
@@ -135,62 +236,69 @@ def _example_inputs(example: Any) -> Any:
     return CallArgs(args, kwargs)
 
 
-def load_exported(path: Path) -> LoadedModel:
-    """A ``torch.export`` archive: its module and the example inputs saved in it.
+def load_pt2(path: str | Path) -> LoadedModel:
+    """A ``torch.export`` archive through ``torch.export.load`` only, never plain pickle.
 
-    ``torch.export.load`` reads the archive's serialized graph and weights; no
-    other file format is unpickled.
+    The module is the exported program's ``module()``; its saved example
+    inputs, when present, become the report's inputs.
     """
-    if not path.exists():
-        raise ModelLoadError(f"no such file: {str(path)!r}")
-    if path.is_dir():
-        raise ModelLoadError(f"{str(path)!r} is a directory, not a torch.export archive (.pt2)")
-    import logging
-    import zipfile
-    if not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"{str(path)!r} is not a valid torch.export archive (.pt2): not a zip archive; "
-                             f"write one with torch.export.save(torch.export.export(model, inputs), path)")
-    log = logging.getLogger("torch.export")
-    level = log.level
-    log.setLevel(logging.ERROR)  # torch logs a traceback before its own fallback reader
+    p = Path(path)
+    how = "create one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')"
+    if not p.exists():
+        raise ModelLoadError(f"no such file: {str(p)!r}; check the path to the torch.export archive")
+    if p.is_dir():
+        raise ModelLoadError(f"{str(p)!r} is a directory, not a torch.export archive; {how}")
+    if p.stat().st_size == 0:
+        raise ModelLoadError(f"{str(p)!r} is empty, not a torch.export archive; {how}")
+    if not zipfile.is_zipfile(p):
+        raise ModelLoadError(f"{str(p)!r} is not a torch.export archive (not a zip file); {how}")
     try:
-        ep = torch.export.load(str(path))
+        with _swallow_logs("torch.export") as logs, _no_unpickling(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(p))
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(f"{str(p)!r}: {_PICKLED_OBJECTS}") from exc
     except Exception as exc:
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-        raise ModelLoadError(f"{str(path)!r} is not a valid torch.export archive (.pt2): {type(exc).__name__}: "
-                             f"{first[:200]}") from None
-    finally:
-        log.setLevel(level)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = logs.reasons[0] if logs.reasons else first  # torch's own message only says "see the warnings above"
+        raise ModelLoadError(f"{str(p)!r} is not a readable torch.export archive ({reason}); {how}") from exc
     try:
-        module = ep.module()
+        module = program.module()
     except Exception as exc:
-        raise ModelLoadError(f"cannot rebuild a module from {str(path)!r}: {type(exc).__name__}: {exc}") from None
-    return LoadedModel(module, _example_inputs(getattr(ep, "example_inputs", None)), path.stem)
+        raise ModelLoadError(f"cannot rebuild a module from {str(p)!r}: {type(exc).__name__}: {exc}") from None
+    return LoadedModel(module, _example_inputs(getattr(program, "example_inputs", None)), p.stem)
 
 
 def load_model(spec: str) -> LoadedModel:
-    """Import and call the named callable; accept a module or (module, inputs).
-
-    A path ending in ``.pt2`` is read as a ``torch.export`` archive.
-    """
+    """Import and call the named callable; accept a module or (module, inputs)."""
     lower = spec.lower()
     if lower.endswith(".pt2") and ":" not in spec:
-        return load_exported(Path(spec))
+        return load_pt2(spec)
     if lower.endswith(PICKLE_SUFFIXES) and ":" not in spec:
         raise ModelLoadError(
             f"{spec!r} looks like a pickle; mevreport never unpickles model files. Write a function that builds "
             f"the model and loads the weights, e.g. def build(): m = MyNet(); m.load_state_dict(torch.load(path)); "
             f"return m, and run 'mevreport report file.py:build'"
         )
+    kinds = "give path/to/file.py:callable, a .onnx file or a .pt2 archive"
+    if ":" not in spec and Path(spec).is_dir():
+        raise ModelLoadError(f"MODEL {spec!r} is a directory; {kinds}")
+    if ":" not in spec and Path(spec).is_file() and Path(spec).stat().st_size == 0:
+        raise ModelLoadError(f"MODEL {spec!r} is an empty file; {kinds}")
     obj, name = resolve_callable(spec)
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, None, name)
     if not callable(obj):
-        raise ModelLoadError(f"{spec!r} is a {type(obj).__name__}, not a callable that returns a torch.nn.Module")
+        raise ModelLoadError(f"{spec!r} names an object of type {type(obj).__name__}, not a callable; name the "
+                             f"function that returns the torch.nn.Module")
     try:
         result = obj()
     except Exception as exc:
-        raise ModelLoadError(f"calling {spec!r} raised {type(exc).__name__}: {exc}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelLoadError(f"calling {spec!r} raised {type(exc).__name__}: {first} "
+                             f"(fix the callable; --debug shows the traceback)") from exc
     if isinstance(result, nn.Module):
         return LoadedModel(result, None, name)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module):

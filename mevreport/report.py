@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -193,12 +194,18 @@ def _to_plain(value: Any) -> Any:
         return [_to_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and infinities are not JSON
         return None
     return value
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _expect(value: Any, kinds: type | tuple[type, ...], what: str) -> None:
+    """A JSON value of the wrong kind is a malformed document (TypeError), never a crash further on."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and kinds in (int, float, (int, float))):
+        raise TypeError(f"expected {what}, got {type(value).__name__} {str(value)[:40]!r}")
 
 
 def _build(tp: Any, value: Any) -> Any:
@@ -211,11 +218,18 @@ def _build(tp: Any, value: Any) -> Any:
         return _build(options[0], value)
     if origin is tuple:
         (item, *_rest) = typing.get_args(tp)
+        _expect(value, (list, tuple), "a list")
         return tuple(_build(item, v) for v in value)
     if origin is dict:
         _, item = typing.get_args(tp)
+        _expect(value, dict, "an object")
         return {k: _build(item, v) for k, v in value.items()}
+    if tp in (int, str, bool):
+        _expect(value, tp, tp.__name__)
+    if tp is float:
+        _expect(value, (int, float), "a number")
     if dataclasses.is_dataclass(tp):
+        _expect(value, dict, f"an object for {tp.__name__}")
         hints = _HINTS.get(tp)
         if hints is None:
             hints = _HINTS[tp] = typing.get_type_hints(tp)

@@ -2,8 +2,11 @@
 
 Global hooks (rather than hooks on each module) see every module call,
 including modules reached through shared or tied references, and are removed
-in one place.  Paths are the names ``named_modules()`` gives, so a module
-shared under two names reports the first one, exactly as torch does.
+in one place.  Paths are the names ``named_modules()`` gives.  A module
+reachable under several names (one Linear shared by two blocks) is named, on
+each call, by the name under the module that is running, so ``b``'s call of
+the shared layer rolls up into ``b`` and not into whichever parent
+``named_modules()`` lists first; calls from elsewhere get the first name.
 """
 from __future__ import annotations
 
@@ -15,18 +18,51 @@ import torch
 from torch import nn
 
 
+MAX_NAMES = 200_000
+
+
+def all_named_modules(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every (name, module) pair, shared modules under each of their names, in ``named_modules()`` order.
+
+    Unlike ``named_modules(remove_duplicate=False)`` this neither recurses
+    (depth is unbounded) nor loops on a module that contains its ancestor,
+    and it stops adding names after ``MAX_NAMES``.
+    """
+    out: list[tuple[str, nn.Module]] = []
+    stack: list[tuple[str, nn.Module, frozenset[int]]] = [("", root, frozenset({id(root)}))]
+    while stack and len(out) < MAX_NAMES:
+        name, module, ancestors = stack.pop()
+        out.append((name, module))
+        children = [(f"{name}.{n}" if name else n, c) for n, c in module._modules.items() if c is not None]
+        for child_name, child in reversed(children):
+            if id(child) not in ancestors:
+                stack.append((child_name, child, ancestors | {id(child)}))
+    return out
+
+
 class ModuleTracker:
     """Keeps the stack of (path, call index) of the modules now running."""
 
     def __init__(self, root: nn.Module) -> None:
-        self._names: dict[int, str] = {}
+        self._aliases: dict[int, list[str]] = {}  # every name of each module, named_modules() order
         self.class_names: dict[str, str] = {}
-        for name, module in root.named_modules():
-            self._names.setdefault(id(module), name)
+        for name, module in all_named_modules(root):
+            self._aliases.setdefault(id(module), []).append(name)
             self.class_names.setdefault(name, type(module).__name__)
         self.calls: Counter[str] = Counter()
         self.order: list[str] = []  # first-call order, for a stable module list
         self._stack: list[tuple[str, int]] = []
+        self._ids: list[int] = []  # id of the module of each stack entry, for the post hook
+
+    def _name_for(self, module: nn.Module) -> str | None:
+        """The module's name under the running module when it has one there, else its first name."""
+        aliases = self._aliases.get(id(module))
+        if not aliases or len(aliases) == 1 or not self._stack:
+            return aliases[0] if aliases else None
+        parent = self._stack[-1][0]
+        prefix = parent + "." if parent else ""
+        under = [a for a in aliases if a.startswith(prefix)]
+        return min(under, key=lambda a: a.count(".")) if under else aliases[0]
 
     @property
     def current(self) -> tuple[str, int]:
@@ -34,7 +70,7 @@ class ModuleTracker:
         return self._stack[-1] if self._stack else ("", 0)
 
     def _pre(self, module: nn.Module, args: object) -> None:
-        name = self._names.get(id(module))
+        name = self._name_for(module)
         if name is None:  # a module built inside forward: its ops belong to the caller
             return
         if name not in self.calls:
@@ -42,14 +78,16 @@ class ModuleTracker:
         call = self.calls[name]
         self.calls[name] += 1
         self._stack.append((name, call))
+        self._ids.append(id(module))
 
     def _post(self, module: nn.Module, args: object, output: object) -> None:
-        name = self._names.get(id(module))
-        if name is not None and self._stack and self._stack[-1][0] == name:
+        if self._ids and self._ids[-1] == id(module):
             self._stack.pop()
+            self._ids.pop()
 
     def reset_stack(self) -> None:
         self._stack.clear()
+        self._ids.clear()
 
     @contextmanager
     def active(self) -> Iterator["ModuleTracker"]:
@@ -70,7 +108,7 @@ class ModuleTracker:
 def module_param_counts(root: nn.Module) -> dict[str, int]:
     """Parameters under each module path, each parameter counted once."""
     counts: dict[str, int] = {}
-    for name, module in root.named_modules():
+    for name, module in all_named_modules(root):
         seen: set[int] = set()
         total = 0
         for p in module.parameters():

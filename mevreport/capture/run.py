@@ -7,6 +7,10 @@ with all observations already on the host.
 from __future__ import annotations
 
 import contextlib
+import linecache
+import re
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -40,6 +44,27 @@ def parse_device(device: str | torch.device | None, model: nn.Module) -> torch.d
     if dev.type not in ("cpu", "cuda", "meta", "mps", "xpu"):
         raise UsageError(f"unsupported device {device!r}: use cpu, cuda, cuda:N or meta")
     return dev
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def failing_call(exc: BaseException) -> str | None:
+    """The Python call that raised, for failures before any aten op ran.
+
+    Argument checks such as conv2d's rank check fail inside a composite op
+    that the dispatch recorder never sees; the innermost frame outside
+    mevreport (with Python 3.11 column positions) still names the call,
+    like ``F.conv2d``, or at least the function it was in.
+    """
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
+    if not frames:
+        return None
+    frame = frames[-1]
+    line = linecache.getline(frame.filename, frame.lineno or 0)
+    col = getattr(frame, "colno", None)
+    match = re.match(r"\s*([A-Za-z_][\w.]*)\s*\(", line[col:]) if col is not None and line else None
+    return match.group(1) if match else f"{frame.name}()"
 
 
 def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
@@ -198,7 +223,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     except ModelRunError:
         raise
     except Exception as exc:  # the model's own failure: name where it happened
-        op, path = recorder.failed_at or (None, tracker.current[0])
+        op, path = recorder.failed_at or (failing_call(exc), tracker.current[0])
         where = f" in {op}" if op else ""
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelRunError(
@@ -216,7 +241,12 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     node_stats = collector.finish() if collector else {}
     measurements = Measurements(node_stats=node_stats)
     if not fake and runs > 0:
-        measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
+        try:
+            measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
+        except Exception as exc:  # a model that runs once but not twice (state, exhausted iterators)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: {first}); "
+                                f"skip timing with --runs 0 (runs=0 in the API)", op=failing_call(exc)) from exc
     modules = tuple(
         ModuleInfo(path=p, class_name=tracker.class_names[p], calls=tracker.calls[p], params=param_counts.get(p, 0),
                    depth=0 if p == "" else p.count(".") + 1)
