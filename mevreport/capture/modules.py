@@ -68,16 +68,21 @@ class ModuleTracker:
 
 
 def module_param_counts(root: nn.Module) -> dict[str, int]:
-    """Parameters under each module path, each parameter counted once."""
-    counts: dict[str, int] = {}
-    for name, module in root.named_modules():
-        seen: set[int] = set()
-        total = 0
-        for p in module.parameters():
-            if id(p) not in seen:
-                seen.add(id(p))
-                total += p.numel()
-        counts[name] = total
+    """Parameters under each module path, each parameter counted once per module.
+
+    One walk over ``named_parameters(remove_duplicate=False)`` adding each
+    parameter to every module on its path, instead of ``module.parameters()``
+    per module (quadratic in depth × modules on deep models).
+    """
+    counts: dict[str, int] = {name: 0 for name, _ in root.named_modules()}
+    seen: set[tuple[str, int]] = set()
+    for name, p in root.named_parameters(remove_duplicate=False):
+        parts = name.split(".")[:-1]
+        for depth in range(len(parts) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix in counts and (prefix, id(p)) not in seen:
+                seen.add((prefix, id(p)))
+                counts[prefix] += p.numel()
     return counts
 
 

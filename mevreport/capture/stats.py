@@ -48,8 +48,11 @@ def _finalize(numel: int, total: float, sumsq: float, lo: float, hi: float, zero
     finite = numel - nans - infs
     if finite == 0:
         return TensorStats(None, None, None, None, None, zeros / numel, nans, infs, None, numel)
-    mean = total / finite
-    var = max(sumsq / finite - mean * mean, 0.0)
+    if lo == hi:  # all finite values equal: exact, whatever the rounding of the sums
+        mean, var = lo, 0.0
+    else:
+        mean = min(max(total / finite, lo), hi)
+        var = max(sumsq / finite - mean * mean, 0.0)
     return TensorStats(
         mean=mean,
         std=math.sqrt(var),
@@ -64,40 +67,82 @@ def _finalize(numel: int, total: float, sumsq: float, lo: float, hi: float, zero
     )
 
 
+def _histogram_counts(x: torch.Tensor, lo: float, hi: float, bins: int) -> list[int]:
+    """Counts of ``bins`` equal bins over [lo, hi] for finite ``x`` within that range.
+
+    ``torch.histc`` costs about 8 elementwise passes on this CPU, and a plain
+    ``bincount`` into 33 counters stalls on repeated increments of the same
+    counter.  Here: one fused scale-and-shift, a cast to ``uint8`` (truncation
+    is ``floor`` for these non-negative positions), then the bytes are read
+    in pairs as ``int16`` so one ``bincount`` over (bins+1)·256 counters
+    counts two elements per increment; the two marginals of that joint count
+    are the histogram.  About 2.5 elementwise passes in all.  The position of
+    ``hi`` itself is ``bins`` and folds into the last bin, as in ``histc``.
+    """
+    scale = bins / (hi - lo)
+    pos = torch.add(torch.tensor(-lo * scale, dtype=x.dtype), x, alpha=scale)
+    if bins > 254:  # positions do not fit in a byte
+        counts = torch.bincount(pos.clamp_(0, bins).to(torch.int64), minlength=bins + 1)
+    else:
+        idx = pos.clamp_(0, bins).to(torch.uint8)
+        n = idx.numel()
+        even = n - n % 2
+        width = bins + 1
+        joint = torch.bincount(idx[:even].view(torch.int16), minlength=256 * width)[: 256 * width]
+        joint = joint.reshape(width, 256)[:, :width]  # little-endian: high byte = odd element
+        counts = joint.sum(0) + joint.sum(1)
+        if n % 2:
+            counts[int(idx[-1])] += 1
+    out = counts.tolist()
+    out[bins - 1] += out[bins]
+    return out[:bins]
+
+
 def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS) -> TensorStats:
-    """Statistics with host reads allowed (CPU tensors)."""
+    """Statistics with host reads allowed (CPU tensors).
+
+    One ``aminmax`` first: when min and max are finite there is no NaN or Inf
+    anywhere, and the cheap reductions (``sum``, ``dot``, a sign pass for the
+    zeros, the histogram above) run on the raw values.  Otherwise the rare
+    path masks out non-finite values first.
+    """
     numel = t.numel()
     if numel == 0:
         return _empty_stats(0)
     chunks = _as_float_chunks(t)
-    total = sumsq = 0.0
     lo, hi = math.inf, -math.inf
-    zeros = 0
     for x in chunks:
         mn, mx = torch.aminmax(x)
-        total += float(x.sum())
-        sumsq += float(torch.dot(x, x))
         lo, hi = min(lo, float(mn)), max(hi, float(mx))
-        zeros += x.numel() - int(torch.count_nonzero(x))
     nans = infs = 0
-    if not all(math.isfinite(v) for v in (total, sumsq, lo, hi)):
-        # Rare path: mask out non-finite values and reduce again.
-        total = sumsq = 0.0
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         lo, hi = math.inf, -math.inf
         masked = []
         for x in chunks:
-            nan_mask = torch.isnan(x)
-            nans += int(nan_mask.sum())
             fin = torch.isfinite(x)
-            infs += x.numel() - int(fin.sum()) - int(nan_mask.sum())
-            xf = x[fin]
+            n_fin = int(fin.sum())
+            n_nan = int(torch.isnan(x).sum())
+            nans += n_nan
+            infs += x.numel() - n_fin - n_nan
+            xf = x[fin] if n_fin < x.numel() else x
             masked.append(xf)
             if xf.numel():
                 mn, mx = torch.aminmax(xf)
                 lo, hi = min(lo, float(mn)), max(hi, float(mx))
-                total += float(xf.sum())
-                sumsq += float(torch.dot(xf, xf))
         chunks = masked
+    total = sumsq = 0.0
+    zeros = 0
+    for x in chunks:
+        if not x.numel():
+            continue
+        total += float(x.sum())
+        sq = float(torch.dot(x, x))
+        if not math.isfinite(sq):  # float32 squares overflow beyond ~1.8e19: redo in float64
+            xd = x.double()
+            sq = float(torch.dot(xd, xd))
+        sumsq += sq
+        # sign(x)·sign(x) summed counts the non-zeros; float32 sums of ones stay exact below 2**24.
+        zeros += x.numel() - sum(int(torch.dot(sg, sg)) for sg in (x[i : i + _CHUNK].sign() for i in range(0, x.numel(), _CHUNK)))
     counts = [0] * bins
     if lo <= hi:
         if lo == hi:
@@ -105,8 +150,7 @@ def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS) -> TensorStats:
         else:
             for x in chunks:
                 if x.numel():
-                    h = torch.histc(x, bins=bins, min=lo, max=hi)
-                    counts = [c + int(v) for c, v in zip(counts, h.tolist())]
+                    counts = [c + v for c, v in zip(counts, _histogram_counts(x, lo, hi, bins))]
     return _finalize(numel, total, sumsq, lo, hi, zeros, nans, infs, counts)
 
 
@@ -158,6 +202,8 @@ class StatsCollector:
         self.deferred = deferred  # None: decide per tensor (deferred off the CPU)
         self._ready: dict[int, TensorStats] = {}
         self._pending: list[tuple[int, torch.Tensor]] = []
+        self._versions: dict[int, int] = {}  # node id -> version counter of the tensor when reduced
+        self._shared: dict[int, int] = {}    # node id -> node id whose statistics it shares
 
     def __call__(self, node_id: int, t: torch.Tensor) -> None:
         deferred = self.deferred if self.deferred is not None else t.device.type != "cpu"
@@ -165,6 +211,18 @@ class StatsCollector:
             self._pending.append((node_id, device_stats_vector(t, self.bins)))
         else:
             self._ready[node_id] = cpu_stats(t, self.bins)
+        version = _version(t)
+        if version is not None:
+            self._versions[node_id] = version
+
+    def share(self, node_id: int, source_id: int, base: torch.Tensor) -> bool:
+        """Reuse ``source_id``'s statistics for a view of its (unchanged) output."""
+        version = self._versions.get(source_id)
+        if version is None or version != _version(base):
+            return False
+        self._shared[node_id] = self._shared.get(source_id, source_id)
+        self._versions[node_id] = version
+        return True
 
     def finish(self) -> dict[int, TensorStats]:
         """Bring deferred vectors to the host in one transfer per device."""
@@ -177,7 +235,18 @@ class StatsCollector:
                 for (node_id, _), row in zip(items, rows):
                     self._ready[node_id] = stats_from_vector(row, self.bins)
             self._pending.clear()
+        for node_id, source_id in self._shared.items():
+            if source_id in self._ready:
+                self._ready[node_id] = self._ready[source_id]
         return dict(sorted(self._ready.items()))
+
+
+def _version(t: torch.Tensor) -> int | None:
+    """The tensor's version counter (shared by views and bumped by writes); None for inference tensors."""
+    try:
+        return int(t._version)
+    except (RuntimeError, AttributeError):
+        return None
 
 
 def weight_stats(name: str, p: torch.Tensor, bins: int = DEFAULT_BINS) -> WeightStats:
