@@ -94,31 +94,38 @@ class Tied(nn.Module):
         return self.head(h)
 
 
+class LogOf(nn.Module):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.log(h - 100.0)       # every element negative: NaN
+
+
 class NanMaker(nn.Module):
-    """A log of a negative number inside ``inner``: the NaN origin is node log."""
+    """A log of negative numbers inside ``inner.log``: that node is the NaN origin."""
 
     def __init__(self) -> None:
         super().__init__()
         self.pre = nn.Linear(4, 4)
-        self.inner = nn.Sequential(nn.Identity())
+        self.inner = nn.Sequential(LogOf())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.pre(x)
-        bad = torch.log(h - 100.0)       # every element negative: NaN
-        return bad * 2                    # propagates, but is not the origin
+        bad = self.inner(self.pre(x))
+        return bad * 2                    # propagates the NaN, but is not the origin
 
 
 class DeadAndLarge(nn.Module):
-    """A ReLU that kills everything, and an output scaled far past 1e4."""
+    """A ReLU that kills everything (module ``dead``), and values scaled far past 1e4 (``big``)."""
+
+    class Scale(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 1e6
 
     def __init__(self) -> None:
         super().__init__()
         self.dead = nn.ReLU()
-        self.big = nn.Identity()
+        self.big = DeadAndLarge.Scale()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.dead(-x.abs() - 1.0)
-        return z + x * 1e6
+        return self.dead(-x.abs() - 1.0).sum() + self.big(x)
 
 
 # --- reference-shaped models for DESIGN §3 and the benchmark ------------------

@@ -7,6 +7,7 @@ with all observations already on the host.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any, Callable
 
 import torch
@@ -19,7 +20,7 @@ from .dispatch import OpRecorder, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModuleTracker, is_meta_model, model_device, module_param_counts
-from .stats import StatsCollector
+from .stats import StatsCollector, weight_stats_all
 from .timing import forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
@@ -149,9 +150,12 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         del output
 
         node_stats = collector.finish() if collector else {}
-        measurements = Measurements(node_stats=node_stats, notes=tuple(notes))
+        weights: tuple[WeightStats, ...] = ()
+        if collector is not None:  # weight statistics need data, not timing: also with runs=0
+            weights = weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()])
+        measurements = Measurements(node_stats=node_stats, weight_stats=weights)
         if not fake and runs > 0:
-            measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
+            measurements = _measure(run, dev, recorder, runs, grad, measurements, say)
 
     counts = module_param_counts(model)
     modules = tuple(
@@ -172,18 +176,14 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     )
 
 
-def _measure(model: nn.Module, run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int,
-             stats: bool, grad: bool, node_stats: dict, say: Callable[[str], None]) -> Measurements:
-    """Timed runs (without statistics work) and weight statistics."""
+def _measure(run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int, grad: bool,
+             base: Measurements, say: Callable[[str], None]) -> Measurements:
+    """Timed runs, apart from the capture pass so no statistics work is timed."""
     say(f"timing {runs} runs")
     expected = [n.op for n in recorder.nodes]
     with torch.enable_grad() if grad else torch.no_grad():
         node_latency, notes = per_op_latency(run, dev, expected, runs)
         fwd, spread, peak = forward_latency(run, dev, runs)
-    weights: tuple[WeightStats, ...] = ()
-    if stats:
-        from .stats import weight_stats
-        weights = tuple(weight_stats(n, p) for n, p in model.named_parameters() if p.is_floating_point())
-    return Measurements(node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd,
-                        forward_latency_spread_ms=spread, measured_peak_bytes=peak, weight_stats=weights,
-                        latency_runs=runs, notes=tuple(notes))
+    return dataclasses.replace(base, node_latency_ms=node_latency, forward_latency_ms=fwd,
+                               forward_latency_spread_ms=spread, measured_peak_bytes=peak,
+                               latency_runs=runs, notes=base.notes + tuple(notes))

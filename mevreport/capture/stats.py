@@ -84,7 +84,8 @@ def _histogram_counts(x: torch.Tensor, lo: float, hi: float, bins: int) -> list[
     if bins > 254:  # positions do not fit in a byte
         counts = torch.bincount(pos.clamp_(0, bins).to(torch.int64), minlength=bins + 1)
     else:
-        idx = pos.clamp_(0, bins).to(torch.uint8)
+        # No clamp: x ≥ lo makes positions ≥ -rounding (truncated to 0) and ≤ bins.
+        idx = pos.to(torch.uint8)
         n = idx.numel()
         even = n - n % 2
         width = bins + 1
@@ -255,6 +256,27 @@ def weight_stats(name: str, p: torch.Tensor, bins: int = DEFAULT_BINS) -> Weight
         s = cpu_stats(p, bins)
     else:
         s = stats_from_vector(device_stats_vector(p, bins).cpu().tolist(), bins)
+    return _weight_from(name, s)
+
+
+def weight_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
+    """Weight statistics of many parameters: off the CPU, one host transfer per device in all."""
+    out: dict[str, WeightStats] = {}
+    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+    with torch.no_grad():
+        for name, p in named:
+            if p.device.type == "cpu":
+                out[name] = _weight_from(name, cpu_stats(p, bins))
+            elif p.device.type != "meta":
+                by_device.setdefault(p.device, []).append((name, device_stats_vector(p, bins)))
+        for items in by_device.values():
+            rows = torch.stack([v for _, v in items]).cpu().tolist()  # the one synchronisation
+            for (name, _), row in zip(items, rows):
+                out[name] = _weight_from(name, stats_from_vector(row, bins))
+    return tuple(out[name] for name, _ in named if name in out)
+
+
+def _weight_from(name: str, s: TensorStats) -> WeightStats:
     norm = None
     if s.mean is not None and s.std is not None:
         n_fin = s.numel - s.nan_count - s.inf_count
