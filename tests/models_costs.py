@@ -85,12 +85,12 @@ class Tied(nn.Module):
         self.frozen.requires_grad_(False)
         self.head = nn.Linear(4, 10, bias=False)
         self.head.weight = self.emb.weight
-        self.half = nn.Linear(4, 4, bias=False).to(torch.float16)
+        self.f16 = nn.Linear(4, 4, bias=False).to(torch.float16)
         self.register_buffer("scale", torch.ones(3, dtype=torch.float64))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         h = self.frozen(self.emb(ids))
-        h = h + self.half(h.half()).float()
+        h = h + self.f16(h.half()).float()
         return self.head(h)
 
 
