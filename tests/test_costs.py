@@ -318,3 +318,11 @@ def test_functional_matmul_and_softmax_table():
     report = mevreport.analyze(Attn(), (q, k), runs=0, stats=False)
     assert report.totals.macs == 2 * 3 * 4 * 6 * 8
     assert report.totals.flops == 2 * 2 * 3 * 4 * 6 * 8 + 5 * 2 * 3 * 4 * 6
+
+
+def test_docs_flop_table_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from mevreport.costs import flops_markdown
+    doc = Path(__file__).resolve().parent.parent / "docs" / "flops.md"
+    assert doc.read_text(encoding="utf-8") == flops_markdown(), "regenerate: python -m mevreport.costs > docs/flops.md"
