@@ -186,3 +186,22 @@ def test_hf_llama_meta_equals_cpu_run():
     assert (fake.totals.macs, fake.totals.flops, fake.totals.peak_activation_bytes, fake.totals.nodes) == \
            (real.totals.macs, real.totals.flops, real.totals.peak_activation_bytes, real.totals.nodes)
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_cli_device_meta_builds_the_model_on_meta(tmp_path):
+    import json
+
+    from .conftest import run_cli
+    (tmp_path / "big.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "def build():\n"
+        "    m = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 10))\n"
+        "    assert next(m.parameters()).device.type == 'meta', 'not built on meta'\n"
+        "    return m, torch.randn(2, 4096)\n")
+    out = run_cli("report", "big.py:build", "--device", "meta", "-o", "big.html", "--json", "big.json", "-q",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "big.json").read_text())
+    assert doc["totals"]["macs"] == 2 * 4096 * 4096 + 2 * 4096 * 10
+    assert doc["totals"]["params"] == 4096 * 4096 + 4096 + 4096 * 10 + 10
+    assert doc["capture"]["fake"] and doc["totals"]["latency_ms"] is None
