@@ -159,27 +159,43 @@ def device_stats_vector(t: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tens
     """All statistics as one float64 vector on ``t``'s device, with no host sync.
 
     Layout: numel, sum, sumsq, min, max, zeros, nans, infs, then ``bins`` counts.
+    Everything is a device kernel (no ``bincount``/``histc``, which need host
+    values, no Python scalars copied to the device), and the temporaries stay
+    at about two float32 copies of the input: positions are binned in place
+    and counted with ``index_add_`` of an expanded one (no per-element source).
+    The square sum is taken on values scaled by the largest magnitude, so it
+    cannot overflow in float32.
     """
     x = t.detach()
     if x.is_complex():
         x = x.abs()
-    x = x.reshape(-1).to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    x = x.reshape(-1)
+    if x.dtype != torch.float64:
+        x = x.to(torch.float32)
+    numel = x.numel()
+    f64 = dict(dtype=torch.float64, device=x.device)
+    if numel == 0:
+        return torch.zeros(8 + bins, **f64)
     fin = torch.isfinite(x)
     n_fin = fin.sum()
     nans = torch.isnan(x).sum()
-    infs = x.numel() - n_fin - nans
-    xf = torch.where(fin, x, torch.zeros((), dtype=x.dtype, device=x.device))
-    lo = torch.where(fin, x, torch.full((), math.inf, dtype=x.dtype, device=x.device)).amin() if x.numel() else xf.sum()
-    hi = torch.where(fin, x, torch.full((), -math.inf, dtype=x.dtype, device=x.device)).amax() if x.numel() else xf.sum()
+    infs = numel - n_fin - nans
+    lo = x.nan_to_num(math.inf, math.inf, math.inf).amin()    # min over finite values
+    hi = x.nan_to_num(-math.inf, -math.inf, -math.inf).amax()  # max over finite values
+    xf = x.nan_to_num(0.0, 0.0, 0.0)
+    total = xf.sum(dtype=torch.float64)
+    mag = torch.maximum(lo.abs(), hi.abs()).nan_to_num(0.0, 0.0, 0.0).clamp_min(torch.finfo(x.dtype).tiny)
+    sumsq = xf.div_(mag).square_().sum(dtype=torch.float64) * mag.double().square()
+    del xf
     width = (hi - lo).clamp_min(torch.finfo(x.dtype).tiny)
-    idx = ((x - lo) * (bins / width)).nan_to_num(0.0, 0.0, 0.0).floor().clamp(0, bins - 1).long()
-    idx = torch.where(fin, idx, torch.full_like(idx, bins))
-    counts = torch.zeros(bins + 1, dtype=torch.float64, device=x.device)
-    counts.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
+    pos = (x - lo).mul_(bins / width).nan_to_num_(0.0, 0.0, 0.0).floor_().clamp_(0, bins - 1)
+    idx = pos.to(torch.int32).masked_fill_(~fin, bins)
+    del pos
+    counts = torch.zeros(bins + 1, **f64)
+    counts.index_add_(0, idx, torch.ones((), **f64).expand(numel))
     head = torch.stack([
-        torch.tensor(float(x.numel()), dtype=torch.float64, device=x.device),
-        xf.sum(dtype=torch.float64), (xf.double() * xf.double()).sum() if x.numel() else xf.sum(dtype=torch.float64),
-        lo.double(), hi.double(), (x == 0).sum().double(), nans.double(), infs.double(),
+        torch.full((), float(numel), **f64), total, sumsq, lo.double(), hi.double(),
+        (x == 0).sum().double(), nans.double(), infs.double(),
     ])
     return torch.cat([head, counts[:bins]])
 
