@@ -1,6 +1,6 @@
 """One command, one table: what mevreport costs next to a forward pass and its peers.
 
-    PYTHONPATH=. python benchmarks/run.py [--reps 5] [--threads N] [--skip-70b]
+    PYTHONPATH=. python benchmarks/run.py [--reps 5] [--threads N] [--clock wall|cpu] [--skip-70b]
 
 For a ResNet-50-shaped CNN (1×3×224×224) and a BERT-base-shaped encoder
 (1×128 tokens), both built in ``tests/models_costs.py`` (no torchvision, no
@@ -10,7 +10,10 @@ transformers), it times in one process, interleaved, best of ``--reps``:
 * ``capture +stats`` / ``capture -stats``: mevreport's capture stage, i.e. one
   instrumented forward pass that records every aten op (and, with stats,
   reduces every floating output), plus the bookkeeping around it
-  (``capture(..., runs=0)``);
+  (``capture(..., runs=0, weights=False)``);
+* ``weight stats``: the per-parameter statistics (norm, mean, std, min, max,
+  histogram) of every parameter, a cost proportional to the parameter count
+  that ``analyze()`` adds once when stats are on;
 * ``analyze() +stats`` / ``-stats``: the whole ``mevreport.analyze`` end to end,
   which adds ``runs=3`` per-op timed runs, 3 plain timed forward passes,
   weight statistics and the (pure) analysis;
@@ -45,6 +48,7 @@ sys.path.insert(0, str(REPO))
 
 import mevreport  # noqa: E402
 from mevreport.capture.run import capture  # noqa: E402
+from mevreport.capture.stats import weight_stats_all  # noqa: E402
 from tests.models_costs import BertBase, ResNet50  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -87,7 +91,8 @@ def _peers(model: torch.nn.Module, x: torch.Tensor) -> dict[str, tuple[Callable[
     return peers
 
 
-def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int) -> list[tuple[str, float, int | None]]:
+def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int,
+                clock: Callable[[], float] = time.perf_counter) -> list[tuple[str, float, int | None]]:
     model.eval()
 
     def forward() -> None:
@@ -101,8 +106,9 @@ def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int) -
 
     variants: dict[str, Callable[[], Any]] = {
         "forward": forward,
-        "capture +stats": lambda: capture(model, x, runs=0, stats=True),
+        "capture +stats": lambda: capture(model, x, runs=0, stats=True, weights=False),
         "capture -stats": lambda: capture(model, x, runs=0, stats=False),
+        "weight stats (all params)": lambda: weight_stats_all(list(model.named_parameters())),
         "analyze() +stats": analyze_stats,
         "analyze() -stats": lambda: mevreport.analyze(model, x, stats=False),
     }
@@ -115,13 +121,13 @@ def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int) -
         results[label] = run()
     for _ in range(reps):
         for label, run in variants.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             run()
-            best[label] = min(best[label], time.perf_counter() - t0)
+            best[label] = min(best[label], clock() - t0)
     ours = report["r"].totals.macs
     rows: list[tuple[str, float, int | None]] = []
     for label in variants:
-        macs = ours if label.startswith(("capture", "analyze")) else None
+        macs = ours if label.startswith(("capture", "analyze")) and "stats" in label else None
         if label in peers:
             macs = peers[label][1](results[label])
         rows.append((label, best[label] * 1e3, macs))
@@ -161,6 +167,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--skip-70b", action="store_true")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: perf_counter; cpu: process CPU time, steadier on a shared machine with --threads 1")
     ap.add_argument("--llama70b-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.llama70b_child:
@@ -171,7 +179,8 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"# mevreport {mevreport.__version__} benchmark, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, best of {args.reps}")
+          f"{torch.get_num_threads()} threads, best of {args.reps}, {args.clock} clock")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     models = [
         ("ResNet-50 1x3x224x224", ResNet50(), torch.randn(1, 3, 224, 224)),
         ("BERT-base 1x128", BertBase(), torch.randint(0, 30522, (1, 128))),
@@ -180,7 +189,7 @@ def main() -> None:
     print("| model | what | ms | x forward | MACs (G) |")
     print("|---|---|---:|---:|---:|")
     for name, model, x in models:
-        rows = bench_model(name, model, x, args.reps)
+        rows = bench_model(name, model, x, args.reps, clock)
         fwd = rows[0][1]
         for label, ms, macs in rows:
             m = f"{macs / 1e9:.3f}" if macs is not None else ""

@@ -82,8 +82,13 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
 
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
             method: str = "auto", stats: bool = True, grad: bool = False, runs: int = 3,
-            name: str | None = None, progress: Callable[[str], None] | None = None) -> Graph:
-    """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1)."""
+            name: str | None = None, progress: Callable[[str], None] | None = None,
+            weights: bool | None = None) -> Graph:
+    """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1).
+
+    ``weights`` (default: as ``stats``) adds per-parameter statistics, a cost
+    proportional to the parameter count, apart from the instrumented pass.
+    """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if method not in CAPTURE_METHODS:
@@ -150,10 +155,10 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         del output
 
         node_stats = collector.finish() if collector else {}
-        weights: tuple[WeightStats, ...] = ()
-        if collector is not None:  # weight statistics need data, not timing: also with runs=0
-            weights = weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()])
-        measurements = Measurements(node_stats=node_stats, weight_stats=weights)
+        weight_rows: tuple[WeightStats, ...] = ()
+        if (stats if weights is None else weights) and not fake:  # need data, not timing: also with runs=0
+            weight_rows = weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()])
+        measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows)
         if not fake and runs > 0:
             measurements = _measure(run, dev, recorder, runs, grad, measurements, say)
 
