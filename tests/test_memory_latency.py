@@ -205,3 +205,15 @@ def test_cli_device_meta_builds_the_model_on_meta(tmp_path):
     assert doc["totals"]["macs"] == 2 * 4096 * 4096 + 2 * 4096 * 10
     assert doc["totals"]["params"] == 4096 * 4096 + 4096 + 4096 * 10 + 10
     assert doc["capture"]["fake"] and doc["totals"]["latency_ms"] is None
+
+
+def test_capture_restores_buffers_written_in_place_and_leaves_no_attributes():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+    x = torch.randn(2, 3, 8, 8)
+    before = model[1].running_mean.clone()
+    report = mevreport.analyze(model, x, runs=0, grad=True)
+    assert any(op_short(n.op).startswith(("native_batch_norm", "_native_batch_norm")) for n in report.nodes)
+    assert torch.equal(before, model[1].running_mean)  # updated by the runs, then restored
+    for t in list(model.parameters()) + list(model.buffers()) + [x]:
+        assert not [k for k in t.__dict__ if k.startswith("_mevreport")]
+    assert model.training

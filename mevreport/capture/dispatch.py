@@ -119,6 +119,12 @@ class TensorTags:
         tag = getattr(t, self.key, None)
         return tag[1] if tag is not None else default
 
+    def clear(self, t: torch.Tensor) -> None:
+        try:
+            t.__dict__.pop(self.key, None)
+        except (AttributeError, TypeError, RuntimeError):
+            pass
+
     def set(self, t: torch.Tensor, producer: int, owner: int) -> None:
         try:
             setattr(t, self.key, (producer, owner))
@@ -245,6 +251,13 @@ class OpRecorder(TorchDispatchMode):
         )
         if self.stats_hook is not None:
             self._observe(func, node_id, outs, flat_args, sources)
+
+    def clear_tags(self) -> None:
+        """Take the tags off parameters, buffers and inputs written in place
+        (BatchNorm running statistics, caches), so the model is left as found:
+        a tensor attribute would otherwise travel into ``torch.save``."""
+        for t in self._named:
+            self.producer.clear(t)
 
     def _view_kind(self, func: Any) -> bool | None:
         """None: the op computes values; True: a pure view whose values are its base's

@@ -64,9 +64,14 @@ def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
 
 @contextlib.contextmanager
 def _model_on(model: nn.Module, device: torch.device, current: torch.device):
-    """Move the model for the run and back afterwards; params keep their identity."""
+    """Move the model for the run and back afterwards; params keep their identity,
+    buffers get their values back."""
     training = model.training
     grads = {id(p): p.requires_grad for p in model.parameters()}
+    # Buffers the forward writes in place (BatchNorm running statistics in train
+    # mode, caches) would otherwise carry the capture and timed runs' updates.
+    # By name: moving the model replaces buffer objects.
+    saved = [(n, b.detach().clone()) for n, b in model.named_buffers() if b.device.type != "meta"]
     moved = device.type != "meta" and device != current and current.type != "meta"
     if moved:
         model.to(device)
@@ -78,6 +83,9 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
         model.train(training)
         for p in model.parameters():
             p.requires_grad_(grads[id(p)])
+        with torch.no_grad():
+            for name, value in saved:
+                model.get_buffer(name).copy_(value)
 
 
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
@@ -137,6 +145,11 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         try:
             with fake_ctx, grad_ctx, tracker.active(), recorder:
                 output = run()
+            output_ids = []
+            for t in iter_output_tensors(output):
+                pid = recorder.producer.get(t)
+                if pid is not None and pid not in output_ids:
+                    output_ids.append(pid)
         except ModelRunError:
             raise
         except Exception as exc:  # the model's own failure: name where it happened
@@ -147,11 +160,8 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                 op=op, module_path=path,
             ) from exc
-        output_ids = []
-        for t in iter_output_tensors(output):
-            pid = recorder.producer.get(t)
-            if pid is not None and pid not in output_ids:
-                output_ids.append(pid)
+        finally:
+            recorder.clear_tags()
         del output
 
         node_stats = collector.finish() if collector else {}
