@@ -7,6 +7,7 @@ shared under two names reports the first one, exactly as torch does.
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
@@ -88,13 +89,11 @@ def module_param_counts(root: nn.Module) -> dict[str, int]:
 
 def is_meta_model(root: nn.Module) -> bool:
     """True when any parameter or buffer lives on the meta device."""
-    for t in list(root.parameters()) + list(root.buffers()):
-        if t.device.type == "meta":
-            return True
-    return False
+    return any(t.device.type == "meta" for t in itertools.chain(root.parameters(), root.buffers()))
 
 
 def model_device(root: nn.Module) -> torch.device:
-    for t in list(root.parameters()) + list(root.buffers()):
+    """The device of the first parameter (or buffer); CPU for a model with neither."""
+    for t in itertools.chain(root.parameters(), root.buffers()):
         return t.device
     return torch.device("cpu")
