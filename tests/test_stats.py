@@ -242,3 +242,31 @@ def test_cuda_stats_agree_with_cpu():
         assert sum(b.stats.histogram.counts) == sum(a.stats.histogram.counts)
     assert math.isclose(sum(w.norm for w in gpu.weight_stats), sum(w.norm for w in cpu.weight_stats), rel_tol=1e-4)
     assert next(model.parameters()).device.type == "cpu"  # left where it was
+
+
+def test_attention_mask_sentinel_is_not_a_large_value():
+    class Masked(nn.Module):
+        def forward(self, scores, keep):
+            masked = scores + (1.0 - keep) * torch.finfo(scores.dtype).min   # HF-style additive mask
+            return torch.softmax(masked, -1)
+
+    keep = torch.ones(2, 8, 8)
+    keep[:, :, 6:] = 0
+    report = mevreport.analyze(Masked(), (torch.randn(2, 8, 8), keep), runs=0)
+    assert not [w for w in report.warnings if w.kind == "large_values"]
+    assert report.nodes[-1].stats.max <= 1.0  # the softmax saw the mask and is fine
+
+
+def test_hf_gpt2_with_padding_mask_runs_and_counts_the_same():
+    """A padding mask makes HF call data-dependent checks that return a bool from an aten op."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=4, vocab_size=50, n_positions=16,
+                                  bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    ids = torch.randint(0, 50, (2, 8))
+    mask = torch.ones(2, 8, dtype=torch.long)
+    mask[1, 5:] = 0
+    padded = mevreport.analyze(model, {"input_ids": ids, "attention_mask": mask}, runs=0)
+    plain = mevreport.analyze(model, {"input_ids": ids}, runs=0, stats=False)
+    assert padded.totals.macs == plain.totals.macs == 1 * (12 * 2 * 8 * 32 * 32 + 2 * 2 * 8 * 8 * 32) + 2 * 8 * 32 * 50
+    assert not [w for w in padded.warnings if w.kind == "large_values"]

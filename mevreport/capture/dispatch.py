@@ -87,6 +87,8 @@ def tensors_in(values: Any) -> list[torch.Tensor]:
     """
     if isinstance(values, torch.Tensor):
         return [values]
+    if not isinstance(values, (list, tuple, type({}.values()))):  # scalars: bool, int, float, None
+        return []
     found: list[torch.Tensor] = []
     for v in values:
         if isinstance(v, torch.Tensor):
