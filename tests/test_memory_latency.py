@@ -217,3 +217,16 @@ def test_capture_restores_buffers_written_in_place_and_leaves_no_attributes():
     for t in list(model.parameters()) + list(model.buffers()) + [x]:
         assert not [k for k in t.__dict__ if k.startswith("_mevreport")]
     assert model.training
+
+
+def test_split_outputs_are_views_allocating_nothing():
+    class Split(nn.Module):
+        def forward(self, x):
+            y = x * 2
+            a, b, c, d = y.split(4, dim=1)       # one schema return, a list of four views
+            return torch.cat([d, c, b, a], 1)
+
+    report = mevreport.analyze(Split(), torch.randn(2, 16), runs=0, stats=False)
+    assert [(op_short(n.op), n.output_bytes) for n in report.nodes] == [("mul", 128), ("split", 0), ("cat", 128)]
+    # y lives until cat reads its views; the cat output is the model output
+    assert report.totals.peak_activation_bytes == 256

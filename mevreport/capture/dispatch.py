@@ -145,6 +145,11 @@ def _alias_sources(func: Any) -> list[int | None]:
                 if arg.alias_info is not None and arg.alias_info.before_set & ret.alias_info.before_set:
                     found = i
                     break
+            if found is None and not ret.alias_info.before_set:
+                # ``Tensor(a)[]`` (split, unbind, chunk): the set sits on the list's elements
+                # and is not exposed; the argument is the one marked ``(a -> *)``.
+                found = next((i for i, arg in enumerate(schema.arguments)
+                              if arg.alias_info is not None and "*" in arg.alias_info.after_set), None)
         sources.append(found)
     return sources
 
@@ -217,9 +222,9 @@ class OpRecorder(TorchDispatchMode):
             flat_args += [kwargs.get(name) for name in self._arg_names[func][len(args):]]
         alias_of: list[int] = []
         new_bytes = 0
-        returns = out if isinstance(out, (tuple, list)) else (out,)
         for i, t in enumerate(outs):
-            src = sources[i] if i < len(sources) else (sources[-1] if sources and len(returns) == 1 else None)
+            # One schema return may be a list (split, unbind, chunk): all its tensors share that alias.
+            src = sources[i] if i < len(sources) else (sources[0] if len(sources) == 1 else None)
             if src is not None and src < len(flat_args):
                 base = flat_args[src]
                 base_t = base[0] if isinstance(base, (list, tuple)) and base else base
@@ -286,7 +291,7 @@ class OpRecorder(TorchDispatchMode):
             return
         view = self._view_kind(func)
         if view is not None:
-            src = sources[index] if index < len(sources) else (sources[-1] if sources else None)
+            src = sources[index] if index < len(sources) else (sources[0] if len(sources) == 1 else None)
             base = flat_args[src] if src is not None and src < len(flat_args) else None
             if isinstance(base, (list, tuple)):
                 base = base[0] if base else None
