@@ -70,8 +70,9 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
     grads = {id(p): p.requires_grad for p in model.parameters()}
     # Buffers the forward writes in place (BatchNorm running statistics in train
     # mode, caches) would otherwise carry the capture and timed runs' updates.
-    # By name: moving the model replaces buffer objects.
-    saved = [(n, b.detach().clone()) for n, b in model.named_buffers() if b.device.type != "meta"]
+    # (The version counter is no guide: kernels such as batch norm update running
+    # statistics without bumping it.)
+    saved = [(n, b, b.detach().clone()) for n, b in model.named_buffers() if b.device.type != "meta"]
     moved = device.type != "meta" and device != current and current.type != "meta"
     if moved:
         model.to(device)
@@ -84,8 +85,9 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
         for p in model.parameters():
             p.requires_grad_(grads[id(p)])
         with torch.no_grad():
-            for name, value in saved:
-                model.get_buffer(name).copy_(value)
+            for name, buf, value in saved:
+                # moving replaced the buffer objects: then find them by name
+                (model.get_buffer(name) if moved else buf).copy_(value)
 
 
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
