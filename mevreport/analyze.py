@@ -67,6 +67,18 @@ def liveness(nodes: tuple[Node, ...], output_ids: tuple[int, ...]) -> tuple[int,
     return peak, timeline
 
 
+_DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
+              "float64": 1.7976931348623157e308}
+
+
+def _mask_sentinel(abs_max: float, dtype: str) -> bool:
+    """Attention masks fill with ``torch.finfo(dtype).min`` on purpose: a magnitude
+    within a factor 2 of the dtype's largest finite value is a sentinel, not a
+    value growing out of range (that shows up as Inf, reported as nan_origin)."""
+    top = _DTYPE_MAX.get(dtype)
+    return top is not None and abs_max >= top / 2
+
+
 def _prefixes(path: str) -> list[str]:
     """The module itself and every ancestor, root ("") included."""
     if not path:
@@ -101,7 +113,7 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
         if s.zero_fraction >= DEAD_ZERO_FRACTION:
             add("dead_activation", n.id, f"{where}: {s.zero_fraction:.1%} of outputs are exactly zero")
         limit = _HALF_LIMITS.get(n.outputs[0].dtype, LARGE_ABS_VALUE)
-        if s.abs_max is not None and s.abs_max > limit:
+        if s.abs_max is not None and s.abs_max > limit and not _mask_sentinel(s.abs_max, n.outputs[0].dtype):
             add("large_values", n.id, f"{where}: |max| = {s.abs_max:.4g}")
     for kind, count in sorted(per_kind.items()):
         if count > WARNINGS_PER_KIND:

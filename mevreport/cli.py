@@ -148,6 +148,24 @@ def _report_onnx(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_for_device(load_model, spec: str, device: str | None):  # noqa: ANN001, ANN202
+    """With ``--device meta`` the model is built on the meta device, so a model
+    bigger than the machine is never materialised; a model whose constructor
+    needs real data is built normally and then analysed with fake tensors."""
+    if device != "meta":
+        return load_model(spec)
+    import torch
+    try:
+        with torch.device("meta"):
+            return load_model(spec)
+    except MevreportError as exc:
+        if exc.__cause__ is None:  # a bad spec, not a constructor that needs data
+            raise
+    except Exception:  # noqa: BLE001  (e.g. an import-time computation that needs data)
+        pass
+    return load_model(spec)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import analyze
     from .loader import load_model, parse_dtype, parse_shape, random_inputs
@@ -159,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.runs < 0:
         raise UsageError("--runs must be 0 or more")
     say = _progress(args.quiet)
-    loaded = load_model(args.model)
+    loaded = _load_for_device(load_model, args.model, args.device)
     output = args.output or f"{loaded.name}.html"
     _check_outputs(output, args.json_path, args.onnx_path)
     inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs

@@ -10,6 +10,7 @@ the shared layer rolls up into ``b`` and not into whichever parent
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
@@ -106,28 +107,35 @@ class ModuleTracker:
 
 
 def module_param_counts(root: nn.Module) -> dict[str, int]:
-    """Parameters under each module path, each parameter counted once."""
-    counts: dict[str, int] = {}
-    for name, module in all_named_modules(root):
-        seen: set[int] = set()
-        total = 0
-        for p in module.parameters():
-            if id(p) not in seen:
-                seen.add(id(p))
-                total += p.numel()
-        counts[name] = total
+    """Parameters under each module path, each parameter counted once per module.
+
+    One pass adding each module's own parameters to every module on its
+    path, instead of ``module.parameters()`` per module (quadratic in depth ×
+    modules on deep models); shared modules count under each of their names.
+    """
+    named = all_named_modules(root)
+    counts: dict[str, int] = {name: 0 for name, _ in named}
+    seen: set[tuple[str, int]] = set()
+    for name, module in named:
+        parts = name.split(".") if name else []
+        for p in module._parameters.values():
+            if p is None:
+                continue
+            for depth in range(len(parts) + 1):
+                prefix = ".".join(parts[:depth])
+                if prefix in counts and (prefix, id(p)) not in seen:
+                    seen.add((prefix, id(p)))
+                    counts[prefix] += p.numel()
     return counts
 
 
 def is_meta_model(root: nn.Module) -> bool:
     """True when any parameter or buffer lives on the meta device."""
-    for t in list(root.parameters()) + list(root.buffers()):
-        if t.device.type == "meta":
-            return True
-    return False
+    return any(t.device.type == "meta" for t in itertools.chain(root.parameters(), root.buffers()))
 
 
 def model_device(root: nn.Module) -> torch.device:
-    for t in list(root.parameters()) + list(root.buffers()):
+    """The device of the first parameter (or buffer); CPU for a model with neither."""
+    for t in itertools.chain(root.parameters(), root.buffers()):
         return t.device
     return torch.device("cpu")

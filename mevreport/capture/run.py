@@ -7,6 +7,7 @@ with all observations already on the host.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import linecache
 import re
 import traceback
@@ -18,13 +19,13 @@ from torch import nn
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ModelRunError, UsageError
-from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo
+from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo, WeightStats
 from .dispatch import OpRecorder, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModuleTracker, is_meta_model, model_device, module_param_counts
 from .parts import CaptureParts
-from .stats import StatsCollector, model_weight_stats
+from .stats import StatsCollector, weight_stats_all
 from .timing import forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
@@ -89,14 +90,15 @@ def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
 
 @contextlib.contextmanager
 def _model_on(model: nn.Module, device: torch.device, current: torch.device):
-    """Move the model for the run and back afterwards; params keep their identity.
-
-    Buffers are restored too: a forward pass in training mode updates batch
-    norm running statistics, and the capture and timed runs must not.
-    """
+    """Move the model for the run and back afterwards; params keep their identity,
+    buffers get their values back."""
     training = model.training
     grads = {id(p): p.requires_grad for p in model.parameters()}
-    saved = {id(b): b.detach().clone() for b in model.buffers() if b.device.type != "meta"}
+    # Buffers the forward writes in place (BatchNorm running statistics in train
+    # mode, caches) would otherwise carry the capture and timed runs' updates.
+    # (The version counter is no guide: kernels such as batch norm update running
+    # statistics without bumping it.)
+    saved = [(n, b, b.detach().clone()) for n, b in model.named_buffers() if b.device.type != "meta"]
     moved = device.type != "meta" and device != current and current.type != "meta"
     if moved:
         model.to(device)
@@ -110,10 +112,9 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
         for p in model.parameters():
             p.requires_grad_(grads[id(p)])
         with torch.no_grad():
-            for b in model.buffers():
-                old = saved.get(id(b))
-                if old is not None and old.shape == b.shape:
-                    b.copy_(old)
+            for name, buf, value in saved:
+                # moving replaced the buffer objects: then find them by name
+                (model.get_buffer(name) if moved else buf).copy_(value)
 
 
 def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: WeakIdKeyDictionary) -> None:
@@ -131,13 +132,16 @@ def _is_exported_module(model: nn.Module) -> bool:
 
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
             method: str = "auto", stats: bool = True, grad: bool = False, runs: int = 3,
-            name: str | None = None, progress: Callable[[str], None] | None = None) -> Graph:
+            name: str | None = None, progress: Callable[[str], None] | None = None,
+            weights: bool | None = None) -> Graph:
     """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1).
 
     ``method`` "auto" and "dispatch" record the ops the model executes;
     "export" uses ``torch.export`` and, when export refuses the model, says so
     through ``progress``, records why in ``capture.notes`` and falls back to
-    dispatch capture.
+    dispatch capture.  ``weights`` (default: as ``stats``) adds per-parameter
+    statistics, a cost proportional to the parameter count, apart from the
+    instrumented pass.
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
@@ -178,7 +182,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 notes.append(fallback)
         if parts is None:
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
-                                    param_counts=counts, say=say)
+                                    param_counts=counts, say=say, weights=stats if weights is None else weights)
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 
@@ -196,7 +200,8 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
 
 
 def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
-                    runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None]) -> CaptureParts:
+                    runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
+                    weights: bool) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
     names = WeakIdKeyDictionary()
     if fake:
@@ -220,6 +225,11 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     try:
         with fake_ctx, grad_ctx, tracker.active(), recorder:
             output = run()
+        output_ids: list[int] = []
+        for t in iter_output_tensors(output):
+            pid = recorder.producer.get(t)
+            if pid is not None and pid not in output_ids:
+                output_ids.append(pid)
     except ModelRunError:
         raise
     except Exception as exc:  # the model's own failure: name where it happened
@@ -231,18 +241,18 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
             f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {message}",
             op=op, module_path=path,
         ) from exc
-    output_ids: list[int] = []
-    for t in iter_output_tensors(output):
-        pid = recorder.producer.get(t)
-        if pid is not None and pid not in output_ids:
-            output_ids.append(pid)
+    finally:
+        recorder.clear_tags()
     del output
 
     node_stats = collector.finish() if collector else {}
-    measurements = Measurements(node_stats=node_stats)
+    weight_rows: tuple[WeightStats, ...] = ()
+    if weights and not fake:  # needs data, not timing: also with runs=0
+        weight_rows = weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()])
+    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows)
     if not fake and runs > 0:
         try:
-            measurements = _measure(model, run, dev, recorder, runs, stats, grad, node_stats, say)
+            measurements = _measure(run, dev, recorder, runs, grad, measurements, say)
         except Exception as exc:  # a model that runs once but not twice (state, exhausted iterators)
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: {first}); "
@@ -255,15 +265,14 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     return CaptureParts(tuple(recorder.nodes), modules, tuple(output_ids), measurements, "dispatch")
 
 
-def _measure(model: nn.Module, run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int,
-             stats: bool, grad: bool, node_stats: dict, say: Callable[[str], None]) -> Measurements:
-    """Timed runs (without statistics work) and weight statistics."""
+def _measure(run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int, grad: bool,
+             base: Measurements, say: Callable[[str], None]) -> Measurements:
+    """Timed runs, apart from the capture pass so no statistics work is timed."""
     say(f"timing {runs} runs")
     expected = [n.op for n in recorder.nodes]
     with torch.enable_grad() if grad else torch.no_grad():
         node_latency, notes = per_op_latency(run, dev, expected, runs)
         fwd, spread, peak = forward_latency(run, dev, runs)
-    weights = model_weight_stats(model) if stats else ()
-    return Measurements(node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd,
-                        forward_latency_spread_ms=spread, measured_peak_bytes=peak, weight_stats=weights,
-                        latency_runs=runs, notes=tuple(notes))
+    return dataclasses.replace(base, node_latency_ms=node_latency, forward_latency_ms=fwd,
+                               forward_latency_spread_ms=spread, measured_peak_bytes=peak,
+                               latency_runs=runs, notes=base.notes + tuple(notes))

@@ -14,9 +14,8 @@ from typing import Any, Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
-from .dispatch import _SKIP_NAMESPACES
+from .dispatch import _SKIP_NAMESPACES, tensors_in
 
 
 class OpTimer(TorchDispatchMode):
@@ -41,7 +40,7 @@ class OpTimer(TorchDispatchMode):
             t0 = time.perf_counter()
             out = func(*args, **kwargs)
             elapsed = (time.perf_counter() - t0) * 1e3
-        if func.namespace in _SKIP_NAMESPACES or not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
+        if func.namespace in _SKIP_NAMESPACES or not tensors_in(out):
             return out
         self.ops.append(str(func))
         if self.cuda:

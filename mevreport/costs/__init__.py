@@ -2,4 +2,52 @@
 from . import matmul_rules, onnx_rules, pointwise_rules  # noqa: F401  (registration side effects)
 from .registry import Cost, cost_of, lookup, rule_table
 
-__all__ = ["Cost", "cost_of", "lookup", "rule_table"]
+CONVENTIONS = """\
+# MACs and FLOPs: conventions and the rule table
+
+This page is generated from the cost registry (`mevreport/costs/`) by
+`python -m mevreport.costs > docs/flops.md`; a test checks it is current.
+
+* **MACs** count the multiply-accumulates of matmul-like work only:
+  convolutions (1/2/3-d, grouped, transposed), linear / `addmm` / `mm` / `bmm` /
+  `baddbmm` / `matmul` / `einsum` / `mv` / `dot`, recurrent layers, and attention
+  (Q·Kᵀ and A·V over the full L×S square, masks and causality ignored) in every
+  kernel PyTorch may pick, including `_scaled_dot_product_flash_attention_for_cpu`
+  and the `nn.MultiheadAttention` fast path `_native_multi_head_attention`.
+  Bias adds are not MACs.
+* **FLOPs** = 2 × MACs + every other op by the table below: bias adds 1 per
+  output element, elementwise ops and activations 1 per output element,
+  softmax 5 per element, norms by their formula, reductions 1 per input
+  element, pooling 1 per window element; views, copies, indexing and
+  random generation 0.
+* Grouped-query attention counts every query head (H from q, not from k).
+* Ops are counted at the level PyTorch dispatches them (aten): `nn.Linear` on a
+  3-d input is a view, an `addmm` (or `mm` without bias) and a view; `einsum`
+  arrives as `bmm`; `F.scaled_dot_product_attention` as the kernel it picked.
+* An op with no rule is **not** counted as zero: it is listed under
+  `uncounted_ops` in the report and flagged on its node.
+
+## Rule table
+
+| ops | MACs / FLOPs |
+|---|---|
+"""
+
+
+PIPE = "\\|"  # a literal | inside a Markdown table cell
+
+
+def flops_markdown() -> str:
+    """The conventions and the rule table as Markdown, ops sharing a formula on one row."""
+    by_formula: dict[str, list[str]] = {}
+    for op, formula in rule_table():
+        by_formula.setdefault(formula, []).append(op.removeprefix("aten."))
+    rows = sorted(by_formula.items(), key=lambda kv: (kv[1][0].lstrip("_"), kv[0]))
+    lines = []
+    for formula, ops in rows:
+        names = ", ".join(f"`{o}`" for o in ops)
+        lines.append(f"| {names} | {formula.replace('|', PIPE)} |")
+    return CONVENTIONS + "\n".join(lines) + "\n"
+
+
+__all__ = ["Cost", "cost_of", "lookup", "rule_table", "flops_markdown", "CONVENTIONS"]

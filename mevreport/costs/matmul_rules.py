@@ -26,11 +26,16 @@ def mm_cost(node: Node) -> Cost:
     return _mm(a.shape[0], a.shape[1], b.shape[1], bias=False)
 
 
-@register("aten.addmm", "aten._addmm_activation",
-          formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add)")
+@register("aten.addmm", formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add)")
 def addmm_cost(node: Node) -> Cost:
     _, a, b = tensor_args(node)[:3]
     return _mm(a.shape[0], a.shape[1], b.shape[1], bias=True)
+
+
+@register("aten._addmm_activation", formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add) + m·n (activation)")
+def addmm_activation_cost(node: Node) -> Cost:
+    c = addmm_cost(node)
+    return Cost(c.macs, c.flops + out_numel(node))
 
 
 @register("aten.bmm", formula="MACs b·m·k·n; FLOPs 2·MACs")
@@ -65,15 +70,13 @@ def dot_cost(node: Node) -> Cost:
     return Cost(n, 2 * n)
 
 
-@register("aten.matmul", formula="MACs of the broadcast batched product; FLOPs 2·MACs")
+@register("aten.matmul", formula="MACs numel(output)·k (k the contracted size; 1-d·1-d: k); FLOPs 2·MACs")
 def matmul_cost(node: Node) -> Cost:
+    # Every output element of a (broadcast, batched) matrix product is one
+    # length-k dot product, whatever the ranks of the operands.
     a, b = tensor_args(node)[:2]
-    sa, sb = list(a.shape), list(b.shape)
-    if len(sa) == 1 and len(sb) == 1:
-        return Cost(sa[0], 2 * sa[0])
-    k = sa[-1]
-    n = sb[-1] if len(sb) > 1 else 1
-    macs = (prod(node.outputs[0].shape) // max(n if len(sb) > 1 else 1, 1)) * k * (n if len(sb) > 1 else 1)
+    k = a.shape[-1]
+    macs = k if len(a.shape) == 1 and len(b.shape) == 1 else out_numel(node) * k
     return Cost(macs, 2 * macs)
 
 
@@ -123,25 +126,53 @@ def _attention(b: int, h: int, l: int, s: int, e: int, ev: int) -> Cost:
 @register("aten._scaled_dot_product_flash_attention_for_cpu", "aten._scaled_dot_product_flash_attention",
           "aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention",
           "aten._scaled_dot_product_fused_attention_overrideable", "aten.scaled_dot_product_attention",
-          formula="q (B,H,L,E), k (B,Hk,S,E), v (B,Hk,S,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S (softmax)")
+          "aten._scaled_dot_product_attention_math", "aten._scaled_dot_product_attention_math_for_mps",
+          formula="q (…,H,L,E), k (…,Hk,S,E), v (…,Hk,S,Ev): MACs B·H·L·S·(E+Ev); "
+                  "FLOPs 2·MACs + 5·B·H·L·S (softmax)")
 def sdpa_cost(node: Node) -> Cost:
+    # H comes from q: grouped-query attention (Hk < H) still scores every query head.
     q, k, v = tensor_args(node)[:3]
     *batch, h, l, e = q.shape
     return _attention(prod(batch), h, l, k.shape[-2], e, v.shape[-1])
 
 
-@register("aten._flash_attention_forward", "aten._efficient_attention_forward",
-          formula="q (B,L,H,E), k (B,S,Hk,E), v (B,S,Hk,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S")
-def flash_forward_cost(node: Node) -> Cost:
-    q, k, v = tensor_args(node)[:3]
+def _bshd_attention(node: Node, q: TensorMeta, k: TensorMeta, v: TensorMeta, max_k_index: int) -> Cost:
+    """Kernels that take (B, L, H, E); packed variable-length batches are (total_L, H, E)."""
+    if len(q.shape) == 3:  # varlen: each query attends to at most max_k keys (an upper bound)
+        total_l, h, e = q.shape
+        s = int(arg(node, max_k_index, "max_k", k.shape[0]) or k.shape[0])
+        return _attention(1, h, total_l, s, e, v.shape[-1])
     b, l, h, e = q.shape
     return _attention(b, h, l, k.shape[1], e, v.shape[-1])
+
+
+@register("aten._flash_attention_forward",
+          formula="q (B,L,H,E), k (B,S,Hk,E), v (B,S,Hk,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S; "
+                  "packed varlen q (ΣL,H,E): S = max_k (upper bound)")
+def flash_forward_cost(node: Node) -> Cost:
+    q, k, v = tensor_args(node)[:3]
+    return _bshd_attention(node, q, k, v, 6)
+
+
+@register("aten._efficient_attention_forward", formula="as aten._flash_attention_forward (S = max_seqlen_k when packed)")
+def efficient_forward_cost(node: Node) -> Cost:
+    q, k, v = tensor_args(node)[:3]
+    return _bshd_attention(node, q, k, v, 7)
+
+
+@register("aten._flash_attention_forward_no_dropout_inplace",
+          formula="as aten._flash_attention_forward (the first argument is the output buffer)")
+def flash_inplace_cost(node: Node) -> Cost:
+    _, q, k, v = tensor_args(node)[:4]
+    return _bshd_attention(node, q, k, v, 7)
 
 
 @register("aten._native_multi_head_attention",
           formula="in-projections B·(L+2S)·E², attention 2·B·L·S·E, out-projection B·L·E²; "
                   "FLOPs 2·MACs + bias adds + 5·B·heads·L·S (softmax)")
 def native_mha_cost(node: Node) -> Cost:
+    # The fused fast path of nn.MultiheadAttention (eval, no_grad): it does the
+    # packed in-projection, both attention products and the out-projection.
     q, k = tensor_args(node)[:2]
     heads = int(arg(node, 4, "num_head"))
     e = q.shape[-1]
@@ -193,3 +224,18 @@ def einsum_cost(node: Node) -> Cost:
         return Cost(0, operands[0].numel if reduces else 0)
     macs = prod(list(_einsum_sizes(lhs, operands).values()))
     return Cost(macs, 2 * macs)
+
+
+@register("aten.mkldnn_rnn_layer",
+          formula="one RNN/LSTM/GRU layer, T·B steps of G·H gates (G = rows(w_ih)/H): "
+                  "MACs T·B·G·H·(I+H); FLOPs 2·MACs + 2·T·B·G·H (biases) + T·B·G·H (gate activations) "
+                  "+ 3·T·B·H (state update)")
+def mkldnn_rnn_layer_cost(node: Node) -> Cost:
+    # The CPU kernel behind nn.LSTM (and the other RNNs when oneDNN takes them).
+    x, w_ih, w_hh = tensor_args(node)[:3]
+    steps = x.numel // x.shape[-1]  # T·B, whatever the batch_first layout
+    gates, i = w_ih.shape
+    h = w_hh.shape[1]
+    macs = steps * gates * (i + h)
+    biases = 2 * steps * gates if bool(arg(node, 12, "has_biases", True)) else 0
+    return Cost(macs, 2 * macs + biases + steps * gates + 3 * steps * h)

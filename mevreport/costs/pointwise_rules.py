@@ -10,9 +10,11 @@ generation 0.
 """
 from __future__ import annotations
 
+import torch
+
 from ..graph import Node
 from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT
-from .registry import ZERO, Cost, arg, in_numel, out_numel, prod, register
+from .registry import ZERO, Cost, arg, in_numel, out_numel, prod, register, tensor_args
 
 _ELEMENTWISE = """
 add sub rsub mul div neg reciprocal pow sqrt rsqrt exp exp2 expm1 log log2 log10 log1p abs sign sgn
@@ -42,8 +44,8 @@ multinomial set_ resize_ _unsafe_index zeros_like_ dropout alpha_dropout feature
 _assert_async _assert_tensor_metadata sym_constrain_range_for_size select_scatter slice_scatter
 _pin_memory pin_memory _has_compatible_shallow_copy_type upsample_nearest1d upsample_nearest2d
 upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
-pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im sort argsort
-type_as view_as tensor_split swapaxes squeeze_ unsqueeze_
+pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im sort argsort unsafe_split unsafe_split_with_sizes
+unsafe_chunk _reshape_copy view_as split_copy type_as tensor_split swapaxes squeeze_ unsqueeze_
 """.split()
 # sort/argsort are counted as data movement; topk likewise below.
 
@@ -65,9 +67,21 @@ def _zero(node: Node) -> Cost:
     return ZERO
 
 
-for _name in _ELEMENTWISE:
+def _with_variants(names: list[str], suffixes: tuple[str, ...]) -> list[str]:
+    """The names plus those of their in-place (``add_``) or functional-copy (``view_copy``)
+    variants that exist in this torch, once each (so the docs' table lists real ops only)."""
+    out = dict.fromkeys(names)
+    for n in names:
+        if not n.endswith("_"):
+            for suffix in suffixes:
+                if hasattr(torch.ops.aten, n + suffix):
+                    out.setdefault(n + suffix)
+    return list(out)
+
+
+for _name in _with_variants(_ELEMENTWISE, ("_",)):
     register(f"aten.{_name}", formula="1 per output element")(_elementwise)
-for _name in _ZERO:
+for _name in _with_variants(_ZERO, ("_", "_copy")):
     register(f"aten.{_name}", formula="0 (data movement, view, copy or generation)")(_zero)
 for _name in _REDUCTIONS:
     register(f"aten.{_name}", formula="1 per input element")(_reduction)
@@ -168,3 +182,16 @@ def dropout_cost(node: Node) -> Cost:
     return Cost(0, 2 * in_numel(node))
 
 
+@register("aten._embedding_bag", "aten._embedding_bag_forward_only",
+          formula="1 per gathered element (numel(indices)·D adds), +1 per gathered element with per-sample weights")
+def embedding_bag_cost(node: Node) -> Cost:
+    weight, indices = tensor_args(node)[:2]
+    gathered = indices.numel * weight.shape[-1]
+    weighted = arg(node, 6, "per_sample_weights") is not None
+    return Cost(0, gathered * (2 if weighted else 1))
+
+
+@register("aten.nll_loss_forward", "aten.nll_loss2d_forward", "aten.nll_loss", "aten.nll_loss_nd",
+          formula="1 per target element (gather, negate and sum)")
+def nll_loss_cost(node: Node) -> Cost:
+    return Cost(0, tensor_args(node)[1].numel)
