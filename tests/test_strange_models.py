@@ -208,7 +208,7 @@ def test_chunked_device_vector_matches_one_shot(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.undo()
         exact = [0, 3, 4, 5, 6, 7] + list(range(8, 8 + stats.DEFAULT_BINS))  # counts, min, max, histogram
         assert torch.equal(one_shot[exact], chunked[exact])
-        assert torch.allclose(one_shot[1:3], chunked[1:3], rtol=1e-9)  # sums: another summation order
+        assert torch.allclose(one_shot[1:3], chunked[1:3], rtol=1e-6)  # sums: another order; one-shot squares in float32
     empty = stats.stats_from_vector(stats._device_stats_vector_chunked(torch.empty(0), stats.DEFAULT_BINS).tolist())
     assert empty.numel == 0 and empty.histogram is None
 

@@ -145,11 +145,15 @@ def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS) -> TensorStats:
         return _empty_stats(0)
     chunks = _as_float_chunks(t)
     lo, hi = math.inf, -math.inf
+    all_finite = True
     for x in chunks:
         mn, mx = torch.aminmax(x)
-        lo, hi = min(lo, float(mn)), max(hi, float(mx))
+        fmn, fmx = float(mn), float(mx)
+        # min()/max() skip NaN silently, so non-finite chunks are noted on their own
+        all_finite = all_finite and math.isfinite(fmn) and math.isfinite(fmx)
+        lo, hi = min(lo, fmn), max(hi, fmx)
     nans = infs = 0
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    if not all_finite:
         lo, hi = math.inf, -math.inf
         for x in chunks:
             fin = torch.isfinite(x)

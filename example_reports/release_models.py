@@ -5,7 +5,7 @@
 * ``v1_10``: a third block in ``layer3``, and the classifier moved from ``fc`` to ``classifier.fc``
   (unchanged, so the diff shows it as a rename).
 
-    mevreport report examples/release_models.py:v1_9 --label v1.9.0 -o v1.9.0.html --json v1.9.0.json
+    mevreport report example_reports/release_models.py:v1_9 --label v1.9.0 -o v1.9.0.html --json v1.9.0.json
 """
 from __future__ import annotations
 
