@@ -48,7 +48,7 @@ def gpt2_small():
     """A 4-layer GPT-2 (hidden 256, 4 heads) on 64 tokens, called with input_ids as a keyword."""
     from transformers import GPT2Config, GPT2LMHeadModel
     torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=4096, n_positions=256)
+    cfg = GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=4096, n_positions=256, bos_token_id=0, eos_token_id=0)
     model = GPT2LMHeadModel(cfg).eval()
     ids = torch.randint(0, cfg.vocab_size, (1, 64), generator=torch.Generator().manual_seed(0))
     return model, {"input_ids": ids}

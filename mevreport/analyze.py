@@ -89,7 +89,10 @@ def _prefixes(path: str) -> list[str]:
 
 def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list[ReportWarning]:
     out: list[ReportWarning] = []
-    first_bad = next((n for n in nodes if n.stats and (n.stats.nan_count or n.stats.inf_count)), None)
+    # Infinities written by creation and masking ops (a causal mask filled with -inf) are
+    # deliberate; a NaN never is.
+    first_bad = next((n for n in nodes if n.stats and (
+        n.stats.nan_count or (n.stats.inf_count and op_short(n.op) not in _CREATION_OPS))), None)
     if first_bad is not None:
         s = first_bad.stats
         assert s is not None

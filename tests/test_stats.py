@@ -270,3 +270,30 @@ def test_hf_gpt2_with_padding_mask_runs_and_counts_the_same():
     plain = mevreport.analyze(model, {"input_ids": ids}, runs=0, stats=False)
     assert padded.totals.macs == plain.totals.macs == 1 * (12 * 2 * 8 * 32 * 32 + 2 * 2 * 8 * 8 * 32) + 2 * 8 * 32 * 50
     assert not [w for w in padded.warnings if w.kind == "large_values"]
+
+
+class _MaskedAttention(nn.Module):
+    """Causal attention written out with a -inf mask, as hand-written GPT code does."""
+
+    def __init__(self, overflow: bool) -> None:
+        super().__init__()
+        self.overflow = overflow
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = x @ x.transpose(-1, -2)
+        causal = torch.ones(x.shape[-2], x.shape[-2], dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(causal, float("-inf"))
+        out = scores.softmax(-1) @ x
+        return out * 1e38 * 1e10 if self.overflow else out  # overflow: a real Inf, from mul
+
+
+def test_deliberate_inf_mask_is_not_a_nan_origin_but_overflow_is():
+    x = torch.randn(1, 8, 4)
+    masked = mevreport.analyze(_MaskedAttention(False), x, runs=0)
+    fill = next(n for n in masked.nodes if n.op.startswith("aten.masked_fill"))
+    assert fill.stats.inf_count == 8 * 7 // 2  # the strictly upper triangle
+    assert not [w for w in masked.warnings if w.kind == "nan_origin"]
+    overflow = mevreport.analyze(_MaskedAttention(True), x, runs=0)
+    origin = [w for w in overflow.warnings if w.kind == "nan_origin"]
+    first_mul = next(n for n in overflow.nodes if n.op.startswith("aten.mul") and n.stats.inf_count)
+    assert len(origin) == 1 and origin[0].node == first_mul.id
