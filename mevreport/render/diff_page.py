@@ -12,18 +12,10 @@ from typing import Any
 from ..diff import ModuleChange, ReportDiff
 from ..gates import GateResult
 from .format import count, ms
-from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text
+from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text, signed_change
 
 _VERDICT = {"same": "unchanged", "up": "increased", "down": "decreased", "noise": "noise (within spread)",
             "n/a": "not measured on both sides"}
-
-
-def _signed(metric: str, change: float | None) -> str:
-    if change is None:
-        return "\u2014"
-    if change == 0:
-        return "0"
-    return ("+" if change > 0 else "\u2212") + metric_value(metric, abs(change))
 
 
 def _relative(rel: float | None) -> str:
@@ -56,7 +48,7 @@ def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> dict[s
     b, h = diff.base, diff.head
     totals = [{
         "name": _METRIC_NAMES[t.metric], "base": metric_value(t.metric, t.base),
-        "head": metric_value(t.metric, t.head), "change": _signed(t.metric, t.change),
+        "head": metric_value(t.metric, t.head), "change": signed_change(t.metric, t.change),
         "relative": _relative(t.relative), "status": t.status.replace("/", ""), "verdict": _VERDICT[t.status],
     } for t in diff.totals]
     data = diff.to_dict()

@@ -48,7 +48,8 @@ def metric_value(metric: str, value: float | None) -> str:
     return count(value)
 
 
-def _signed(metric: str, change: float | None) -> str:
+def signed_change(metric: str, change: float | None) -> str:
+    """``+1.2 M`` / ``−3.4 MiB``: a change with its sign and the metric's unit (shared with the diff page)."""
     if change is None:
         return "\u2014"
     if change == 0:
@@ -107,7 +108,7 @@ def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: i
         "|---|---:|---:|---:|",
     ]
     for t in diff.totals:
-        change = _signed(t.metric, t.change) + _pct(t.relative)
+        change = signed_change(t.metric, t.change) + _pct(t.relative)
         if t.status == "noise":
             change += f" _noise (spread {ms(diff.latency_noise_ms)})_"
         lines.append(f"| {_METRIC_NAMES[t.metric]} | {metric_value(t.metric, t.base)} | "
