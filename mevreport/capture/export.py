@@ -275,7 +275,7 @@ def _median(values: list[float]) -> float:
 
 def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, names: Any,
                  fake: bool, stats: bool, runs: int, grad: bool, param_counts: dict[str, int],
-                 say: Callable[[str], None]) -> CaptureParts:
+                 say: Callable[[str], None], weights: bool) -> CaptureParts:
     """Export ``model`` and observe the exported graph; raises :class:`ExportFailed`.
 
     ``names`` maps each input leaf tensor to ``"input:<name>"`` (a weak id-keyed dict).
@@ -330,7 +330,7 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
                 samples.setdefault(i, []).append(ms)
         node_latency = {i: _median(samples[i]) for i in sorted(samples)}
         fwd, spread, peak = forward_latency(lambda: gm(*flat), dev, runs)
-    weights = model_weight_stats(model) if stats else ()
+    weight_rows = model_weight_stats(model) if weights else ()
     return CaptureParts(tuple(nodes), modules, output_ids, Measurements(
         node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd, forward_latency_spread_ms=spread,
-        measured_peak_bytes=peak, weight_stats=weights, latency_runs=runs, notes=notes), "export")
+        measured_peak_bytes=peak, weight_stats=weight_rows, latency_runs=runs, notes=notes), "export")

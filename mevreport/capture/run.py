@@ -163,6 +163,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         method = "export"
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
+    want_weights = stats if weights is None else weights
     with _model_on(model, dev, current):
         parts: CaptureParts | None = None
         fallback: str | None = None
@@ -176,13 +177,13 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
             _input_names(model, eargs, ekwargs, names)
             try:
                 parts = export_parts(model, eargs, ekwargs, dev, names=names, fake=fake, stats=stats, runs=runs,
-                                     grad=grad, param_counts=counts, say=say)
+                                     grad=grad, param_counts=counts, say=say, weights=want_weights)
             except ExportFailed as exc:
                 fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
                 notes.append(fallback)
         if parts is None:
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
-                                    param_counts=counts, say=say, weights=stats if weights is None else weights)
+                                    param_counts=counts, say=say, weights=want_weights)
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 
