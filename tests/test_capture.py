@@ -137,6 +137,31 @@ def test_inplace_and_views_allocate_nothing(method):
     assert report.totals.peak_activation_bytes == 12 * F32  # mul's storage is alive until clone reads it
 
 
+def test_empty_reserve_buffers_are_not_nodes_and_timing_still_matches():
+    """Batch norm's zero-element ``aten.empty`` reserve buffer is neither recorded nor timed, while a
+    real zero-element output computed from an input still is (it read data)."""
+
+    class ConvBnEmpty(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.relu(self.bn(self.conv(x)))
+            return y, x[:, :0] * 2  # a zero-element result of real ops
+
+    model = ConvBnEmpty().eval()
+    g = capture(model, torch.randn(1, 3, 6, 6), runs=2)
+    ops = [n.op for n in g.nodes]
+    assert "aten.empty.memory_format" not in ops
+    assert ops[:3] == ["aten.convolution.default", "aten._native_batch_norm_legit_no_training.default",
+                       "aten.relu.default"] or ops[:3] == ["aten.convolution.default", "aten.native_batch_norm.default",
+                                                           "aten.relu.default"]
+    assert "aten.mul.Tensor" in ops  # zero elements, but computed from an input
+    assert set(g.measurements.node_latency_ms) == {n.id for n in g.nodes}  # the timed runs matched the capture
+    assert not g.measurements.notes
+
+
 def test_tuple_and_dict_outputs_and_dict_inputs():
     model = M.TupleDictOutputs()
     g = capture(model, {"x": torch.randn(2, 4), "extra": {"bias": torch.randn(2)}}, runs=0)

@@ -37,9 +37,9 @@ ENV = Environment(torch="TORCH", python="PYTHON", platform="PLATFORM", device="c
 
 def _stats(i: int, numel: int) -> TensorStats:
     counts = tuple((i * 7 + b * 3) % 11 for b in range(8))
-    dead = i == 3    # the first relu: flagged as a dead activation
-    nan = i == 8     # a NaN origin in the blocks
-    return TensorStats(mean=i / 8, std=1 + i / 16, min=-2.0 - i, max=2.0 + i, abs_max=2e5 if i == 4 else 2.0 + i,
+    dead = i == 2    # the first relu: flagged as a dead activation
+    nan = i == 7     # a NaN origin in the blocks
+    return TensorStats(mean=i / 8, std=1 + i / 16, min=-2.0 - i, max=2.0 + i, abs_max=2e5 if i == 3 else 2.0 + i,
                        zero_fraction=0.995 if dead else (i % 4) / 8, nan_count=3 if nan else 0, inf_count=0,
                        histogram=Histogram(-2.0 - i, 2.0 + i, counts), numel=numel)
 

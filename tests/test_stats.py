@@ -56,6 +56,30 @@ def test_random_normal_with_zeros(n):
         assert s.numel == n
 
 
+def test_float32_fast_path_over_several_chunks_and_special_ranges():
+    """The chunked float32 path (three chunks, an odd tail), a strictly positive tensor (its zero count is
+    known without a pass) and integer-valued data sitting exactly on bin edges all match the reference."""
+    from mevreport.capture import stats
+
+    g = torch.Generator().manual_seed(5)
+    multi = torch.randn(2 * stats._CHUNK + 3, generator=g)
+    multi[::5] = 0.0
+    positive = torch.rand(70_001, generator=g) + 0.5
+    edges = torch.randint(0, 33, (90_001,), generator=g).float()  # 0..32 over [0, 32]: every value on an edge
+    for x in (positive, edges):
+        s = cpu_stats(x)
+        assert_matches(s, reference(x))
+        assert s.numel == x.numel()
+    # A million normal values put a few within float32 rounding of a bin edge: positions are computed in
+    # float32, the reference bins in float64, so such an element may land one bin over; nothing is lost.
+    s, ref = cpu_stats(multi), reference(multi)
+    assert_matches(s, {**ref, "counts": None})
+    assert sum(s.histogram.counts) == multi.numel()
+    assert max(abs(a - b) for a, b in zip(s.histogram.counts, ref["counts"])) <= 2
+    assert cpu_stats(positive).zero_fraction == 0.0
+    assert cpu_stats(multi).zero_fraction == pytest.approx(((multi.numel() + 4) // 5) / multi.numel())
+
+
 def test_relu_output_all_bins_and_hi_in_last_bin():
     x = torch.randn(3, 50, 7).relu()
     for s in both(x):

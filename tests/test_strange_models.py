@@ -197,19 +197,19 @@ def test_chunked_statistics_match_one_pass(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_chunked_device_vector_matches_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
     """The accelerator path's chunked form (tiny chunks here) gives the one-shot vector."""
-    from mevreport.capture import stats
+    from mevreport.capture import stats, stats_device
 
     for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64):
         t = torch.randn(5000, generator=torch.Generator().manual_seed(2)).to(dtype)
         t[3], t[5], t[7] = float("nan"), float("inf"), -float("inf")
         one_shot = stats.device_stats_vector(t)
-        monkeypatch.setattr(stats, "_DEVICE_CHUNK", 64)
-        chunked = stats._device_stats_vector_chunked(t.reshape(-1), stats.DEFAULT_BINS)
+        monkeypatch.setattr(stats_device, "_DEVICE_CHUNK", 64)
+        chunked = stats_device._device_stats_vector_chunked(t.reshape(-1), stats.DEFAULT_BINS)
         monkeypatch.undo()
         exact = [0, 3, 4, 5, 6, 7] + list(range(8, 8 + stats.DEFAULT_BINS))  # counts, min, max, histogram
         assert torch.equal(one_shot[exact], chunked[exact])
         assert torch.allclose(one_shot[1:3], chunked[1:3], rtol=1e-6)  # sums: another order; one-shot squares in float32
-    empty = stats.stats_from_vector(stats._device_stats_vector_chunked(torch.empty(0), stats.DEFAULT_BINS).tolist())
+    empty = stats.stats_from_vector(stats_device._device_stats_vector_chunked(torch.empty(0), stats.DEFAULT_BINS).tolist())
     assert empty.numel == 0 and empty.histogram is None
 
 

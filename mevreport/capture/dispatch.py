@@ -38,11 +38,30 @@ def dtype_name(dtype: torch.dtype) -> str:
     return name
 
 
+_META_CACHE: dict[tuple[torch.Size, torch.dtype], TensorMeta] = {}
+_META_CACHE_MAX = 1 << 14
+
+
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
-    shape = tuple(t.shape)
-    if not all(type(d) is int for d in shape):  # symbolic sizes: their hints
-        shape = tuple(int(d) for d in shape)
-    return TensorMeta(shape, dtype_name(t.dtype))
+    """The (frozen, shareable) shape and dtype record of ``t``.
+
+    A model repeats few shapes, and this is asked for every input and output
+    of every op, so records are shared through a small cache; symbolic sizes
+    (unhashable) skip it and record their hints.
+    """
+    key = (t.shape, t.dtype)
+    try:
+        meta = _META_CACHE.get(key)
+    except TypeError:  # symbolic sizes
+        return TensorMeta(tuple(int(d) for d in t.shape), dtype_name(t.dtype))
+    if meta is None:
+        shape = tuple(t.shape)
+        if not all(type(d) is int for d in shape):  # symbolic sizes with a hash: their hints
+            return TensorMeta(tuple(int(d) for d in shape), dtype_name(t.dtype))
+        if len(_META_CACHE) >= _META_CACHE_MAX:
+            _META_CACHE.clear()
+        meta = _META_CACHE[key] = TensorMeta(shape, dtype_name(t.dtype))
+    return meta
 
 
 def storage_bytes(t: torch.Tensor) -> int:
@@ -102,6 +121,21 @@ def tensors_in(values: Any) -> list[torch.Tensor]:
         elif type(v) in (list, tuple):
             found.extend(x for x in v if isinstance(x, torch.Tensor))
     return found
+
+
+def is_work(args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> bool:
+    """False for an op that reads no tensor and makes only empty ones.
+
+    Batch norm on the CPU allocates a zero-element reserve buffer per call
+    (``aten.empty``): no data, no work, one more box in the graph and one more
+    recorded op.  The recorder and the per-op timer both skip these, so their
+    op sequences still match.
+    """
+    for o in outs:
+        n = o.numel()
+        if type(n) is not int or n:
+            return True
+    return bool(tensors_in(args) or (kwargs and tensors_in(kwargs.values())))
 
 
 class TensorTags:
@@ -197,7 +231,7 @@ class OpRecorder(TorchDispatchMode):
         if func.namespace in _SKIP_NAMESPACES:
             return out
         outs = tensors_in(out)
-        if not outs:
+        if not outs or not is_work(args, kwargs, outs):
             return out
         self._record(func, args, kwargs, out, outs)
         return out

@@ -10,9 +10,9 @@ the shared layer rolls up into ``b`` and not into whichever parent
 """
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -129,13 +129,43 @@ def module_param_counts(root: nn.Module) -> dict[str, int]:
     return counts
 
 
-def is_meta_model(root: nn.Module) -> bool:
-    """True when any parameter or buffer lives on the meta device."""
-    return any(t.device.type == "meta" for t in itertools.chain(root.parameters(), root.buffers()))
+@dataclass(frozen=True)
+class ModelTensors:
+    """Every parameter and buffer under each of its names, walked once per capture.
 
+    Device checks, the names map, saving and restoring state and the
+    parameter records all read these lists: each walk of a module tree costs
+    about half a millisecond on a ResNet-50, and capture used to take six.
+    """
 
-def model_device(root: nn.Module) -> torch.device:
-    """The device of the first parameter (or buffer); CPU for a model with neither."""
-    for t in itertools.chain(root.parameters(), root.buffers()):
-        return t.device
-    return torch.device("cpu")
+    params: tuple[tuple[str, torch.Tensor], ...]   # named_parameters(remove_duplicate=False)
+    buffers: tuple[tuple[str, torch.Tensor], ...]  # named_buffers(remove_duplicate=False)
+
+    @classmethod
+    def of(cls, root: nn.Module) -> "ModelTensors":
+        return cls(tuple(root.named_parameters(remove_duplicate=False)),
+                   tuple(root.named_buffers(remove_duplicate=False)))
+
+    def unique(self, which: str = "both") -> list[tuple[str, torch.Tensor]]:
+        """Each tensor once under its first name, as ``named_parameters()`` / ``named_buffers()`` give them."""
+        items = {"params": self.params, "buffers": self.buffers}.get(which, self.params + self.buffers)
+        seen: set[int] = set()
+        out = []
+        for name, t in items:
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append((name, t))
+        return out
+
+    @property
+    def is_meta(self) -> bool:
+        """True when any parameter or buffer lives on the meta device."""
+        return any(t.device.type == "meta" for _, t in self.params + self.buffers)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the first parameter (or buffer); CPU for a model with neither."""
+        for _, t in self.params + self.buffers:
+            return t.device
+        return torch.device("cpu")
+

@@ -23,7 +23,7 @@ from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, Par
 from .dispatch import OpRecorder, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
-from .modules import ModuleTracker, is_meta_model, model_device, module_param_counts
+from .modules import ModelTensors, ModuleTracker, module_param_counts
 from .parts import CaptureParts
 from .stats import StatsCollector, weight_stats_all
 from .timing import forward_latency, per_op_latency
@@ -31,9 +31,10 @@ from .timing import forward_latency, per_op_latency
 CAPTURE_METHODS = ("auto", "dispatch", "export")
 
 
-def parse_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
+def parse_device(device: str | torch.device | None, model: nn.Module, tensors: ModelTensors | None = None) -> torch.device:
     if device is None:
-        return torch.device("meta") if is_meta_model(model) else model_device(model)
+        tensors = tensors or ModelTensors.of(model)
+        return torch.device("meta") if tensors.is_meta else tensors.device
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -68,11 +69,10 @@ def failing_call(exc: BaseException) -> str | None:
     return match.group(1) if match else f"{frame.name}()"
 
 
-def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
+def param_records(tensors: ModelTensors) -> tuple[ParamInfo, ...]:
     """Parameters then buffers, each tensor once; tied names listed on the first."""
     records: list[ParamInfo] = []
-    for is_buffer, items in ((False, model.named_parameters(remove_duplicate=False)),
-                             (True, model.named_buffers(remove_duplicate=False))):
+    for is_buffer, items in ((False, tensors.params), (True, tensors.buffers)):
         first: dict[int, int] = {}
         for name, t in items:
             if id(t) in first:
@@ -89,16 +89,17 @@ def param_records(model: nn.Module) -> tuple[ParamInfo, ...]:
 
 
 @contextlib.contextmanager
-def _model_on(model: nn.Module, device: torch.device, current: torch.device):
+def _model_on(model: nn.Module, device: torch.device, current: torch.device, tensors: ModelTensors):
     """Move the model for the run and back afterwards; params keep their identity,
     buffers get their values back."""
     training = model.training
-    grads = {id(p): p.requires_grad for p in model.parameters()}
+    params = [p for _, p in tensors.unique("params")]
+    grads = [p.requires_grad for p in params]
     # Buffers the forward writes in place (BatchNorm running statistics in train
     # mode, caches) would otherwise carry the capture and timed runs' updates.
     # (The version counter is no guide: kernels such as batch norm update running
     # statistics without bumping it.)
-    saved = [(n, b, b.detach().clone()) for n, b in model.named_buffers() if b.device.type != "meta"]
+    saved = [(n, b, b.detach().clone()) for n, b in tensors.unique("buffers") if b.device.type != "meta"]
     moved = device.type != "meta" and device != current and current.type != "meta"
     if moved:
         model.to(device)
@@ -109,8 +110,9 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device):
             model.to(current)
         if model.training != training:  # exported modules (torch.export .module()) refuse train()
             model.train(training)
-        for p in model.parameters():
-            p.requires_grad_(grads[id(p)])
+        for p, g in zip(params, grads):
+            if p.requires_grad != g:
+                p.requires_grad_(g)
         with torch.no_grad():
             for name, buf, value in saved:
                 # moving replaced the buffer objects: then find them by name
@@ -148,9 +150,10 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     if method not in CAPTURE_METHODS:
         raise UsageError(f"unknown capture method {method!r}: use one of {', '.join(CAPTURE_METHODS)}")
     args, kwargs = normalize_inputs(inputs)
-    current = model_device(model)
-    dev = parse_device(device, model)
-    fake = dev.type == "meta" or is_meta_model(model)
+    tensors = ModelTensors.of(model)
+    current = tensors.device
+    dev = parse_device(device, model, tensors)
+    fake = dev.type == "meta" or tensors.is_meta
     say = progress or (lambda _msg: None)
     notes: list[str] = []
 
@@ -164,13 +167,13 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
     want_weights = stats if weights is None else weights
-    with _model_on(model, dev, current):
+    with _model_on(model, dev, current, tensors):
         parts: CaptureParts | None = None
         fallback: str | None = None
         if method == "export":
             from .export import ExportFailed, export_parts
             # export only traces (with fake tensors): inputs go where the parameters are
-            where = torch.device("meta") if is_meta_model(model) else (current if fake else dev)
+            where = torch.device("meta") if tensors.is_meta else (current if fake else dev)
             eargs = map_tensors(args, lambda t: t.to(where))
             ekwargs = map_tensors(kwargs, lambda t: t.to(where))
             names = WeakIdKeyDictionary()
@@ -182,8 +185,10 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
                 notes.append(fallback)
         if parts is None:
+            moved = dev.type != "meta" and dev != current and current.type != "meta"  # as in _model_on
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
-                                    param_counts=counts, say=say, weights=want_weights)
+                                    param_counts=counts, say=say, weights=want_weights,
+                                    tensors=ModelTensors.of(model) if moved else tensors)
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 
@@ -195,14 +200,14 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     )
     return Graph(
         model_name=name or type(model).__name__, model_class=type(model).__name__,
-        nodes=parts.nodes, modules=parts.modules, params=param_records(model), inputs=graph_inputs,
+        nodes=parts.nodes, modules=parts.modules, params=param_records(tensors), inputs=graph_inputs,
         output_node_ids=parts.output_node_ids, capture=capture_info, measurements=parts.measurements,
     )
 
 
 def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
                     runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
-                    weights: bool) -> CaptureParts:
+                    weights: bool, tensors: ModelTensors) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
     names = WeakIdKeyDictionary()
     if fake:
@@ -213,7 +218,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
         fake_ctx = contextlib.nullcontext()
         args = map_tensors(args, lambda t: t.to(dev))
         kwargs = map_tensors(kwargs, lambda t: t.to(dev))
-        for pname, t in list(model.named_parameters()) + list(model.named_buffers()):
+        for pname, t in tensors.unique():
             names[t] = pname
         run = lambda: model(*args, **kwargs)  # noqa: E731
     _input_names(model, args, kwargs, names)
@@ -249,7 +254,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     node_stats = collector.finish() if collector else {}
     weight_rows: tuple[WeightStats, ...] = ()
     if weights and not fake:  # needs data, not timing: also with runs=0
-        weight_rows = weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()])
+        weight_rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
     measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows)
     if not fake and runs > 0:
         try:

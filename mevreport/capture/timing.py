@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .dispatch import _SKIP_NAMESPACES, tensors_in
+from .dispatch import _SKIP_NAMESPACES, is_work, tensors_in
 
 
 class OpTimer(TorchDispatchMode):
@@ -40,7 +40,10 @@ class OpTimer(TorchDispatchMode):
             t0 = time.perf_counter()
             out = func(*args, **kwargs)
             elapsed = (time.perf_counter() - t0) * 1e3
-        if func.namespace in _SKIP_NAMESPACES or not tensors_in(out):
+        if func.namespace in _SKIP_NAMESPACES:
+            return out
+        outs = tensors_in(out)
+        if not outs or not is_work(args, kwargs, outs):
             return out
         self.ops.append(str(func))
         if self.cuda:
