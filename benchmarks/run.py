@@ -14,6 +14,9 @@ transformers), it times in one process, interleaved, best of ``--reps``:
 * ``weight stats``: the per-parameter statistics (norm, mean, std, min, max,
   histogram) of every parameter, a cost proportional to the parameter count
   that ``analyze()`` adds once when stats are on;
+* ``analyze(runs=0) +stats`` / ``-stats``: the whole ``mevreport.analyze`` with
+  no latency measurement: the capture pass, weight statistics (with stats) and
+  the pure analysis, i.e. everything but the timed runs;
 * ``analyze() +stats`` / ``-stats``: the whole ``mevreport.analyze`` end to end,
   which adds ``runs=3`` per-op timed runs, 3 plain timed forward passes,
   weight statistics and the (pure) analysis;
@@ -109,6 +112,8 @@ def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int,
         "capture +stats": lambda: capture(model, x, runs=0, stats=True, weights=False),
         "capture -stats": lambda: capture(model, x, runs=0, stats=False),
         "weight stats (all params)": lambda: weight_stats_all(list(model.named_parameters())),
+        "analyze(runs=0) +stats": lambda: mevreport.analyze(model, x, stats=True, runs=0),
+        "analyze(runs=0) -stats": lambda: mevreport.analyze(model, x, stats=False, runs=0),
         "analyze() +stats": analyze_stats,
         "analyze() -stats": lambda: mevreport.analyze(model, x, stats=False),
     }

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..graph import Node, TensorMeta
 from .modules import ModuleTracker
@@ -138,6 +137,31 @@ def is_work(args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> bool:
     return bool(tensors_in(args) or (kwargs and tensors_in(kwargs.values())))
 
 
+class TensorNames:
+    """Names of the tensors a capture knows by name (parameters, buffers, inputs), by identity.
+
+    A dict keyed by ``id`` that also holds the tensor, so the id stays valid
+    for the capture (these tensors outlive it anyway); a ``WeakIdKeyDictionary``
+    costs about 2 µs a set or get, 0.6 ms for a ResNet-50's 320 tensors.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[torch.Tensor, str]] = {}
+
+    def __setitem__(self, t: torch.Tensor, name: str) -> None:
+        self._by_id[id(t)] = (t, name)
+
+    def get(self, t: Any, default: Any = None) -> Any:
+        entry = self._by_id.get(id(t))
+        return entry[1] if entry is not None and entry[0] is t else default
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for t, _ in self._by_id.values()]
+
+    def by_id(self) -> dict[int, str]:
+        return {i: name for i, (_, name) in self._by_id.items()}
+
+
 class TensorTags:
     """Which node produced a tensor and which node owns its storage.
 
@@ -202,15 +226,15 @@ class OpRecorder(TorchDispatchMode):
     def __init__(
         self,
         tracker: ModuleTracker,
-        names: WeakIdKeyDictionary,
+        names: TensorNames,
         stats_hook: StatsHook | None = None,
     ) -> None:
         super().__init__()
         self.tracker = tracker
         self.names = names  # parameter / input tensors -> their names
         # The named tensors stay alive for the whole capture, so their ids are stable keys.
-        self._named = list(names.keys())
-        self._name_by_id = {id(t): names[t] for t in self._named}
+        self._name_by_id = names.by_id()
+        self._tagged_named: list[torch.Tensor] = []  # named tensors written in place, tagged as outputs
         self.stats_hook = stats_hook
         self.nodes: list[Node] = []
         self.producer = TensorTags()
@@ -277,6 +301,8 @@ class OpRecorder(TorchDispatchMode):
                 alias_of.append(-1)
                 new_bytes += storage_bytes(t)
             tags.set(t, node_id, owner)
+            if id(t) in self._name_by_id:  # a parameter, buffer or input written in place
+                self._tagged_named.append(t)
 
         module_path, call = self.tracker.current
         op = self._op_names.get(func)
@@ -305,7 +331,7 @@ class OpRecorder(TorchDispatchMode):
         """Take the tags off parameters, buffers and inputs written in place
         (BatchNorm running statistics, caches), so the model is left as found:
         a tensor attribute would otherwise travel into ``torch.save``."""
-        for t in self._named:
+        for t in self._tagged_named:
             self.producer.clear(t)
 
     def _view_kind(self, func: Any) -> bool | None:

@@ -115,6 +115,16 @@ def module_param_counts(root: nn.Module) -> dict[str, int]:
     """
     named = all_named_modules(root)
     counts: dict[str, int] = {name: 0 for name, _ in named}
+    owned = [(name, p) for name, module in named for p in module._parameters.values() if p is not None]
+    if len({id(p) for _, p in owned}) == len(owned):
+        # No tensor under two names (the common case): add each module's own count to
+        # its parent's, deepest names first, instead of to every prefix per parameter.
+        for name, p in owned:
+            counts[name] += p.numel()
+        for name in sorted(counts, key=lambda n: -n.count(".")):
+            if name:
+                counts[name.rpartition(".")[0]] += counts[name]
+        return counts
     seen: set[tuple[str, int]] = set()
     for name, module in named:
         parts = name.split(".") if name else []

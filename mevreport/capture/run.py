@@ -16,11 +16,10 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ModelRunError, UsageError
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo, WeightStats
-from .dispatch import OpRecorder, dtype_name
+from .dispatch import OpRecorder, TensorNames, dtype_name
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
@@ -119,7 +118,7 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device, ten
                 (model.get_buffer(name) if moved else buf).copy_(value)
 
 
-def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: WeakIdKeyDictionary) -> None:
+def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: TensorNames) -> None:
     for arg_name, value in argument_names(model, args, kwargs):
         for leaf_name, t in named_leaves(value, arg_name):
             names[t] = "input:" + leaf_name
@@ -176,7 +175,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
             where = torch.device("meta") if tensors.is_meta else (current if fake else dev)
             eargs = map_tensors(args, lambda t: t.to(where))
             ekwargs = map_tensors(kwargs, lambda t: t.to(where))
-            names = WeakIdKeyDictionary()
+            names = TensorNames()
             _input_names(model, eargs, ekwargs, names)
             try:
                 parts = export_parts(model, eargs, ekwargs, dev, names=names, fake=fake, stats=stats, runs=runs,
@@ -209,7 +208,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
                     runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
                     weights: bool, tensors: ModelTensors) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
-    names = WeakIdKeyDictionary()
+    names = TensorNames()
     if fake:
         run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev)
         for pname, t in state.items():
