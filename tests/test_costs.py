@@ -227,6 +227,23 @@ def test_lstm_cpu_kernel():
     assert report.totals.macs == t * b * 4 * h * (i + h)
 
 
+def test_cudnn_rnn_counts_every_layer_and_direction_like_the_cpu_kernel():
+    """CUDA runs nn.LSTM as one ``_cudnn_rnn`` op over all layers and directions (no GPU needed to count it):
+    it must equal the per-layer CPU kernels and the closed form."""
+    t, b, i, h = 7, 3, 10, 12
+    lstm = nn.LSTM(i, h, num_layers=2, bidirectional=True, batch_first=True).eval()
+    cpu = mevreport.analyze(lstm, torch.randn(b, t, i), runs=0, stats=False)
+    layer0, layer1 = 4 * h * (i + h), 4 * h * (2 * h + h)  # per step and direction; layer 1 reads both directions
+    assert cpu.totals.macs == t * b * 2 * (layer0 + layer1)
+    f32 = "float32"
+    weights = tuple(TensorMeta(tuple(w.shape), f32) for w in lstm._flat_weights)
+    node = _node("aten._cudnn_rnn.default", TensorMeta((b, t, i), f32), weights, 4, None,
+                 TensorMeta((4, b, h), f32), TensorMeta((4, b, h), f32), 2, h, 0, 2, True, 0.0, False, True, (), None,
+                 outputs=(TensorMeta((b, t, 2 * h), f32),))
+    cudnn = cost_of(node)
+    assert (cudnn.macs, cudnn.flops) == (cpu.totals.macs, cpu.totals.flops)
+
+
 # --- uncounted ops are listed, never zero -------------------------------------------
 
 def test_op_without_rule_is_listed_and_flagged():

@@ -80,6 +80,22 @@ def test_float32_fast_path_over_several_chunks_and_special_ranges():
     assert cpu_stats(multi).zero_fraction == pytest.approx(((multi.numel() + 4) // 5) / multi.numel())
 
 
+@pytest.mark.parametrize("offset", [10.0, 1000.0, 1e5])
+def test_std_is_right_when_the_mean_dwarfs_the_spread(offset):
+    """1000 ± 0.01 has std 0.01: sum of squares minus n·mean² in float32 read 0.25 (and 0.0 at 1e5).
+    All three paths (CPU, device one-shot, device chunked) now keep the spread."""
+    from mevreport.capture import stats_device
+
+    x = offset + 0.01 * torch.randn(100_000, generator=torch.Generator().manual_seed(3))
+    ref = x.double()
+    chunked = stats_from_vector(stats_device._device_stats_vector_chunked(x, DEFAULT_BINS).tolist())
+    for s in (*both(x), chunked):
+        assert s.std == pytest.approx(ref.std(unbiased=False).item(), rel=1e-4)
+        assert s.mean == pytest.approx(ref.mean().item(), rel=1e-7)
+    w = weight_stats_all([("w", x)])[0]
+    assert w.norm == pytest.approx(ref.norm().item(), rel=1e-6)
+
+
 def test_relu_output_all_bins_and_hi_in_last_bin():
     x = torch.randn(3, 50, 7).relu()
     for s in both(x):

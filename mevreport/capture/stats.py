@@ -78,8 +78,38 @@ def _empty_stats(numel: int) -> TensorStats:
     return TensorStats(None, None, None, None, None, 0.0, 0, 0, None, numel)
 
 
-def _finalize(numel: int, total: float, sumsq: float, lo: float, hi: float, zeros: int,
+# A float32 sum of squares carries rounding of about 1e-6 of its own size.  When it
+# is more than this many times the sum of squared deviations (|mean| well above
+# std), "sum of squares minus n·mean²" would lose the spread: it is then taken
+# again around the mean (an activation of 1000 ± 0.01 otherwise reads std 0.25).
+_CANCEL_RATIO = 100.0
+
+
+def _deviations(chunks, total: float, sumsq: float, finite: int) -> float:  # noqa: ANN001
+    """Σ(x − mean)² of the finite values: from the plain sums when that is safe, else one more pass.
+
+    The second pass subtracts a shift m (the mean, rounded to the data's
+    dtype) and uses Σ(x−m)² − (Σ(x−m))²/n, exact up to the rounding of
+    values close to their mean.
+    """
+    if finite == 0 or not (math.isfinite(total) and math.isfinite(sumsq)):
+        return sumsq
+    mean = total / finite
+    m2 = sumsq - total * mean
+    if sumsq <= _CANCEL_RATIO * m2:
+        return m2
+    s1 = s2 = 0.0
+    for x in chunks:
+        if x.numel():
+            y = x - mean
+            s1 += float(y.sum())
+            s2 += float(torch.dot(y, y))
+    return max(s2 - s1 * s1 / finite, 0.0)
+
+
+def _finalize(numel: int, total: float, m2: float, lo: float, hi: float, zeros: int,
               nans: int, infs: int, counts: list[int]) -> TensorStats:
+    """``m2`` is Σ(x − mean)² over the finite values."""
     finite = numel - nans - infs
     if finite == 0:
         return TensorStats(None, None, None, None, None, zeros / numel, nans, infs, None, numel)
@@ -87,7 +117,7 @@ def _finalize(numel: int, total: float, sumsq: float, lo: float, hi: float, zero
         mean, var = lo, 0.0
     else:
         mean = min(max(total / finite, lo), hi)
-        var = max(sumsq / finite - mean * mean, 0.0)
+        var = max(m2 / finite, 0.0)
     return TensorStats(
         mean=mean if math.isfinite(total) else None,  # sums beyond float64: not measurable
         std=math.sqrt(var) if math.isfinite(var) and math.isfinite(total) else None,
@@ -207,7 +237,7 @@ def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats 
             counts = [a + b for a, b in zip(counts, _histogram_counts(c, lo, hi, bins))]
     else:
         counts = _byte_histogram(chunks, lo, hi, bins, scratch)
-    return _finalize(n, total, sumsq, lo, hi, n - nonzero, 0, 0, counts)
+    return _finalize(n, total, _deviations(chunks, total, sumsq, n), lo, hi, n - nonzero, 0, 0, counts)
 
 
 def _byte_histogram(chunks: list[torch.Tensor], lo: float, hi: float, bins: int, scratch: Scratch) -> list[int]:
@@ -314,7 +344,8 @@ def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS, scratch: Scratch | None
             for x in chunks:
                 if x.numel():
                     counts = [c + v for c, v in zip(counts, _histogram_counts(x, lo, hi, bins))]
-    return _finalize(numel, total, sumsq, lo, hi, zeros, nans, infs, counts)
+    return _finalize(numel, total, _deviations(chunks, total, sumsq, numel - nans - infs), lo, hi, zeros, nans, infs,
+                     counts)
 
 
 def stats_from_vector(v: list[float], bins: int = DEFAULT_BINS) -> TensorStats:

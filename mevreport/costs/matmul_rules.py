@@ -239,3 +239,22 @@ def mkldnn_rnn_layer_cost(node: Node) -> Cost:
     macs = steps * gates * (i + h)
     biases = 2 * steps * gates if bool(arg(node, 12, "has_biases", True)) else 0
     return Cost(macs, 2 * macs + biases + steps * gates + 3 * steps * h)
+
+
+@register("aten._cudnn_rnn",
+          formula="a whole cuDNN RNN (all layers and directions), T·B steps: MACs T·B·Σ numel(weight "
+                  "matrices) (w_ih, w_hh and any projection); FLOPs 2·MACs + T·B·Σ numel(biases) + per layer "
+                  "and direction T·B·G·H (gate activations) + 3·T·B·H (state update), as for mkldnn_rnn_layer")
+def cudnn_rnn_cost(node: Node) -> Cost:
+    # CUDA's kernel behind nn.LSTM/GRU/RNN: every weight matrix is applied once per step (time × batch).
+    x = node.args[0]
+    weights = [w for w in node.args[1] if isinstance(w, TensorMeta)] if isinstance(node.args[1], tuple) else []
+    steps = x.numel // x.shape[-1]  # T·B (or the packed sum of batch sizes)
+    hidden = int(arg(node, 7, "hidden_size", 0))
+    groups = int(arg(node, 9, "num_layers", 1)) * (2 if bool(arg(node, 13, "bidirectional", False)) else 1)
+    per_group = len(weights) // max(groups, 1)
+    matrices = [w for w in weights if len(w.shape) == 2]
+    macs = steps * sum(w.numel for w in matrices)
+    biases = steps * sum(w.numel for w in weights if len(w.shape) == 1)
+    gate_rows = sum(weights[g * per_group].shape[0] for g in range(groups)) if per_group else 0
+    return Cost(macs, 2 * macs + biases + steps * gate_rows + 3 * steps * hidden * groups)
