@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -18,8 +20,64 @@ from .errors import ReportReadError
 from .report import SCHEMA_VERSION, Environment, Report
 
 
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _head_from_files(cwd: Path) -> str | None:
+    """HEAD's commit read from the repository's files (plain, worktree, packed refs).
+
+    "" when no directory up from ``cwd`` has a ``.git``; None when unsure.
+
+    Starting ``git`` costs about 4 ms, as much as the rest of the analysis of a
+    ResNet-50; reading two small files costs microseconds.
+    """
+    for d in (cwd, *cwd.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            git = dot
+            break
+        if dot.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = dot.read_text(encoding="utf-8").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            git = (d / text[len("gitdir:"):].strip()).resolve()
+            break
+    else:
+        return ""
+    common = git
+    if (git / "commondir").is_file():
+        common = (git / (git / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    head = (git / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return head if _SHA.fullmatch(head) else None
+    ref = head[len("ref:"):].strip()
+    for base in (git, common):
+        if (base / ref).is_file():
+            sha = (base / ref).read_text(encoding="utf-8").strip()
+            return sha if _SHA.fullmatch(sha) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and _SHA.fullmatch(sha):
+                return sha
+    return None
+
+
 def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The working directory's commit, when it is a git checkout."""
+    """The working directory's commit, when it is a git checkout.
+
+    Read from the repository's files; when they hold something unusual,
+    asked of ``git rev-parse HEAD`` instead.
+    """
+    found = None
+    if not any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES")):
+        try:
+            found = _head_from_files(Path(cwd or ".").resolve())
+        except (OSError, UnicodeDecodeError):
+            found = None
+    if found is not None:
+        return found or None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):

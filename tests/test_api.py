@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,3 +97,45 @@ def test_generate_writes_html_and_returns_report(tmp_path):
     assert out.exists() and isinstance(r, mevreport.Report)
     assert r.capture.method == "export" and r.totals.macs == TWO_LINEAR_MACS
     assert mevreport.load(out).totals == r.totals
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_read_from_files_matches_git(tmp_path, monkeypatch):
+    """The commit in the report is read from .git without starting git: plain checkout, packed refs,
+    detached HEAD, a linked worktree and a subdirectory all agree with ``git rev-parse HEAD``."""
+    from mevreport.api import _head_from_files, git_commit
+
+    for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES"):
+        monkeypatch.delenv(k, raising=False)
+
+    def git(*args: str, cwd: Path = tmp_path / "repo") -> str:
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                   GIT_COMMITTER_EMAIL="t@t")
+        return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    first = git("rev-parse", "HEAD")
+    (repo / "a.txt").write_text("2")
+    git("commit", "-q", "-am", "two")
+    second = git("rev-parse", "HEAD")
+    assert first != second
+    assert _head_from_files(repo) == second and _head_from_files(repo / "sub") == second
+    git("pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert _head_from_files(repo) == second  # from packed-refs
+    git("checkout", "-q", first)
+    assert _head_from_files(repo) == first  # detached HEAD
+    git("checkout", "-q", "main")
+    git("worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"), first)
+    assert _head_from_files(tmp_path / "wt") == first == git("rev-parse", "HEAD", cwd=tmp_path / "wt")
+    assert git_commit(repo) == second
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("git started for a directory without .git"))
+    assert _head_from_files(outside) == ""  # no .git up from a pytest tmp directory
+    assert git_commit(outside) is None
