@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import mevreport
 from tests import models_strange as S
@@ -259,3 +260,39 @@ def test_forward_returning_none(tmp_path: Path) -> None:
     assert r.totals.macs == 2 * 4 * 2
     assert r.totals.peak_activation_bytes == 2 * 2 * 4  # the addmm output, freed after its last use
     assert model.last is not None and model.last.shape == (2, 2)
+
+
+def test_torch_compiled_model_and_compiled_helper_are_captured_eagerly() -> None:
+    """A ``torch.compile``d model, and a model calling a ``@torch.compile`` function, give the eager aten ops
+    with exact MACs; dynamo must not trace mevreport's own recording code (it did, for seconds, when the
+    recorder's ``__torch_dispatch__`` was not shielded from it)."""
+    import warnings
+
+    @torch.compile
+    def helper(x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x) * 2 + 1
+
+    class Calls(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return helper(self.lin(x))
+
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that global module hooks fire for the OptimizedModule too
+        seq = mevreport.analyze(torch.compile(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))),
+                                torch.randn(2, 8), runs=2)
+        calls = mevreport.analyze(Calls(), torch.randn(2, 8), runs=2)
+    assert [n.op for n in seq.nodes] == ["aten.t.default", "aten.addmm.default", "aten.relu.default",
+                                         "aten.t.default", "aten.addmm.default"]
+    assert seq.totals.macs == 2 * 8 * 16 + 2 * 16 * 4
+    assert [n.op.split(".")[1] for n in calls.nodes] == ["t", "addmm", "sin", "mul", "add"]
+    assert calls.totals.macs == 2 * 8 * 8
+    assert all(n.stats is not None for n in calls.nodes if n.op != "aten.t.default")
+    assert not counters["frames"]  # no frame was compiled: the model ran eagerly under the recorder
