@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 
 import mevreport  # noqa: E402
 from mevreport.capture.run import capture  # noqa: E402
-from mevreport.capture.stats import weight_stats_all  # noqa: E402
+from mevreport.capture.weight_stats import weight_stats_all  # noqa: E402
 from tests.models_costs import BertBase, ResNet50  # noqa: E402
 
 warnings.filterwarnings("ignore")

@@ -14,8 +14,9 @@ from torch import nn
 
 import mevreport
 from mevreport.capture.stats import (
-    DEFAULT_BINS, StatsCollector, cpu_stats, device_stats_vector, stats_from_vector, weight_stats_all,
+    DEFAULT_BINS, StatsCollector, cpu_stats, device_stats_vector, stats_from_vector,
 )
+from mevreport.capture.weight_stats import weight_stats_all
 
 from .models_costs import DeadAndLarge, NanMaker
 

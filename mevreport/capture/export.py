@@ -35,7 +35,8 @@ from ..errors import ModelRunError
 from ..graph import Measurements, ModuleInfo, Node
 from .dispatch import _alias_sources, storage_bytes, tensor_meta, to_arg_value
 from .parts import CaptureParts
-from .stats import StatsCollector, model_weight_stats
+from .stats import StatsCollector
+from .weight_stats import model_weight_stats
 from .timing import forward_latency
 
 

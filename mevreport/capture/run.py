@@ -24,7 +24,8 @@ from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
 from .parts import CaptureParts
-from .stats import StatsCollector, weight_stats_all
+from .stats import StatsCollector
+from .weight_stats import weight_stats_all
 from .timing import forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")

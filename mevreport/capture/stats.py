@@ -1,4 +1,4 @@
-"""Activation and weight statistics, reduced on the tensor's own device.
+"""Tensor statistics, reduced on the tensor's own device (per parameter: weight_stats.py).
 
 Two strategies, because the devices differ in what is cheap:
 
@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from ..graph import Histogram, TensorStats, WeightStats
+from ..graph import Histogram, TensorStats
 from .stats_device import DEFAULT_BINS, device_stats_vector
 
 # Reductions run chunk by chunk: a chunk of this many elements (2 MB of
@@ -195,6 +195,19 @@ class Scratch:
         return views
 
 
+def _sums(x: torch.Tensor) -> tuple[float, float]:
+    """Σx and Σx² of a flat finite chunk, redone in float64 when float32 overflows
+    (sums of values near 3e38, squares beyond about 1.8e19)."""
+    s = float(x.sum())
+    if not math.isfinite(s):
+        s = float(x.sum(dtype=torch.float64))
+    sq = float(torch.dot(x, x))
+    if not math.isfinite(sq):
+        xd = x.double()
+        sq = float(torch.dot(xd, xd))
+    return s, sq
+
+
 def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats | None:
     """Statistics of a flat float32 tensor in one visit per chunk; None if it holds NaN or Inf.
 
@@ -215,14 +228,8 @@ def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats 
         if not (math.isfinite(fmn) and math.isfinite(fmx)):
             return None
         lo, hi = min(lo, fmn), max(hi, fmx)
-        s = float(c.sum())
-        if not math.isfinite(s):  # float32 sums of values near 3e38 overflow: redo in float64
-            s = float(c.sum(dtype=torch.float64))
+        s, sq = _sums(c)
         total += s
-        sq = float(torch.dot(c, c))
-        if not math.isfinite(sq):  # float32 squares overflow beyond ~1.8e19: redo in float64
-            cd = c.double()
-            sq = float(torch.dot(cd, cd))
         sumsq += sq
         if fmn > 0 or fmx < 0:
             nonzero += c.numel()
@@ -324,14 +331,8 @@ def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS, scratch: Scratch | None
     for x in chunks:
         if not x.numel():
             continue
-        s = float(x.sum())
-        if not math.isfinite(s):  # float32 sums of values near 3e38 overflow: redo in float64
-            s = float(x.sum(dtype=torch.float64))
+        s, sq = _sums(x)
         total += s
-        sq = float(torch.dot(x, x))
-        if not math.isfinite(sq):  # float32 squares overflow beyond ~1.8e19: redo in float64
-            xd = x.double()
-            sq = float(torch.dot(xd, xd))
         sumsq += sq
         # sign(x)·sign(x) summed counts the non-zeros (exact: a chunk is far below 2**24 ones).
         sg = x.sign()
@@ -413,43 +414,3 @@ def _version(t: torch.Tensor) -> int | None:
         return int(t._version)
     except (RuntimeError, AttributeError):
         return None
-
-
-def weight_stats(name: str, p: torch.Tensor, bins: int = DEFAULT_BINS) -> WeightStats:
-    """Norm, mean, std, min, max and histogram of one parameter."""
-    if p.device.type == "cpu":
-        s = cpu_stats(p, bins)
-    else:
-        s = stats_from_vector(device_stats_vector(p, bins).cpu().tolist(), bins)
-    return _weight_from(name, s)
-
-
-def weight_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
-    """Weight statistics of many parameters: off the CPU, one host transfer per device in all."""
-    out: dict[str, WeightStats] = {}
-    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
-    scratch = Scratch()
-    with torch.no_grad():
-        for name, p in named:
-            if p.device.type == "cpu":
-                out[name] = _weight_from(name, cpu_stats(p, bins, scratch))
-            elif p.device.type != "meta":
-                by_device.setdefault(p.device, []).append((name, device_stats_vector(p, bins)))
-        for items in by_device.values():
-            rows = torch.stack([v for _, v in items]).cpu().tolist()  # the one synchronisation
-            for (name, _), row in zip(items, rows):
-                out[name] = _weight_from(name, stats_from_vector(row, bins))
-    return tuple(out[name] for name, _ in named if name in out)
-
-
-def _weight_from(name: str, s: TensorStats) -> WeightStats:
-    norm = None
-    if s.mean is not None and s.std is not None:
-        n_fin = s.numel - s.nan_count - s.inf_count
-        norm = math.sqrt(max((s.std ** 2 + s.mean ** 2) * n_fin, 0.0))
-    return WeightStats(name, norm, s.mean, s.std, s.min, s.max, s.histogram)
-
-
-def model_weight_stats(model: "torch.nn.Module", bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
-    """Weight statistics of every floating parameter, each tensor once."""
-    return weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()], bins)

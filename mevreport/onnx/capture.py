@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from onnx import numpy_helper
 
-from ..capture.stats import cpu_stats, weight_stats
+from ..capture.stats import cpu_stats
+from ..capture.weight_stats import weight_stats
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, TensorStats, WeightStats
 from .build import build_nodes, classify_initializers, module_infos, param_records
 from .reader import LoadedOnnx, bind_shapes, infer_value_types, read_onnx, with_input_shapes
