@@ -155,9 +155,6 @@ class TensorNames:
         entry = self._by_id.get(id(t))
         return entry[1] if entry is not None and entry[0] is t else default
 
-    def tensors(self) -> list[torch.Tensor]:
-        return [t for t, _ in self._by_id.values()]
-
     def by_id(self) -> dict[int, str]:
         return {i: name for i, (_, name) in self._by_id.items()}
 

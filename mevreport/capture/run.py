@@ -31,7 +31,8 @@ from .timing import forward_latency, per_op_latency
 CAPTURE_METHODS = ("auto", "dispatch", "export")
 
 
-def parse_device(device: str | torch.device | None, model: nn.Module, tensors: ModelTensors | None = None) -> torch.device:
+def parse_device(device: str | torch.device | None, model: nn.Module,
+                 tensors: ModelTensors | None = None) -> torch.device:
     if device is None:
         tensors = tensors or ModelTensors.of(model)
         return torch.device("meta") if tensors.is_meta else tensors.device
@@ -88,6 +89,11 @@ def param_records(tensors: ModelTensors) -> tuple[ParamInfo, ...]:
     return tuple(records)
 
 
+def _moves(device: torch.device, current: torch.device) -> bool:
+    """Whether the run moves the model (never to or from meta: fake tensors stand in there)."""
+    return device.type != "meta" and device != current and current.type != "meta"
+
+
 @contextlib.contextmanager
 def _model_on(model: nn.Module, device: torch.device, current: torch.device, tensors: ModelTensors):
     """Move the model for the run and back afterwards; params keep their identity,
@@ -100,7 +106,7 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device, ten
     # (The version counter is no guide: kernels such as batch norm update running
     # statistics without bumping it.)
     saved = [(n, b, b.detach().clone()) for n, b in tensors.unique("buffers") if b.device.type != "meta"]
-    moved = device.type != "meta" and device != current and current.type != "meta"
+    moved = _moves(device, current)
     if moved:
         model.to(device)
     try:
@@ -185,10 +191,9 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
                 notes.append(fallback)
         if parts is None:
-            moved = dev.type != "meta" and dev != current and current.type != "meta"  # as in _model_on
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
                                     param_counts=counts, say=say, weights=want_weights,
-                                    tensors=ModelTensors.of(model) if moved else tensors)
+                                    tensors=ModelTensors.of(model) if _moves(dev, current) else tensors)
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 

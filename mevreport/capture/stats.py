@@ -93,7 +93,7 @@ def _deviations(chunks, total: float, sumsq: float, finite: int) -> float:  # no
     values close to their mean.
     """
     if finite == 0 or not (math.isfinite(total) and math.isfinite(sumsq)):
-        return sumsq
+        return math.nan  # beyond float64: the spread is not measurable (std None)
     mean = total / finite
     m2 = sumsq - total * mean
     if sumsq <= _CANCEL_RATIO * m2:
@@ -177,7 +177,6 @@ class Scratch:
         self._f32 = torch.empty(0)
         self._i8 = torch.empty(0, dtype=torch.int8)
         self.shift = torch.zeros(())  # the histogram's offset, refilled per tensor (cheaper than a new tensor)
-
         self._views: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def get(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -101,7 +101,8 @@ def _device_stats_vector_chunked(flat: torch.Tensor, bins: int) -> torch.Tensor:
     one = torch.ones((), dtype=torch.float64, device=dev)
     for c in chunks():
         fin = torch.isfinite(c)
-        y = c.to(torch.float64, copy=True).sub_(mean).masked_fill_(~fin, 0.0)  # deviations, summed around the mean (see device_stats_vector)
+        # deviations, summed around the mean (see device_stats_vector); a copy even of a float64 chunk
+        y = c.to(torch.float64, copy=True).sub_(mean).masked_fill_(~fin, 0.0)
         s1 += y.sum()
         s2 += torch.dot(y, y)
         del y
