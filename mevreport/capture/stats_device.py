@@ -65,7 +65,6 @@ def device_stats_vector(t: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tens
     return torch.cat([head, counts[:bins]])
 
 
-
 def _device_stats_vector_chunked(flat: torch.Tensor, bins: int) -> torch.Tensor:
     """:func:`device_stats_vector` for huge tensors: two passes over chunks, accumulators on the device.
 
