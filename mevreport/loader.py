@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import io
 import logging
-import os
-import pickle
 import sys
 import warnings
 import zipfile
@@ -157,44 +156,36 @@ def resolve_callable(spec: str) -> tuple[Any, str]:
     return obj, attr_path.split(".")[-1]
 
 
-class _PickleRefused(ModelLoadError):
-    """Raised from inside torch.export.load when the archive asks for pickle."""
+def _check_loaded(program: Any, path: Path) -> None:
+    """After torch has read the checked archive, before ``module()`` builds (and ``exec``s) anything from it.
 
-
-_PICKLED_OBJECTS = ("the archive holds pickled objects other than plain tensors, which mevreport never unpickles; "
-                    "re-export the model without custom objects, or name a callable that builds it")
-
-
-def _refuse_pickle(*_args: Any, **_kwargs: Any) -> Any:
-    raise _PickleRefused(_PICKLED_OBJECTS)
-
-
-@contextlib.contextmanager
-def _no_unpickling():
-    """Close the pickle paths of ``torch.export.load`` for the duration of a load.
-
-    ``torch.export.load`` (torch 2.13) unpickles some payloads with
-    ``torch.load(weights_only=False)`` (weights and constants flagged
-    ``use_pickle``, and as a fallback for sample inputs), with ``pickle.loads``
-    (opaque constants) and with the TorchScript unpickler (custom objects).
-    Forcing ``weights_only`` keeps plain tensors loadable through torch's
-    restricted unpickler; the other two paths are refused outright.
+    Every call in every graph must resolve to a registered operator or one of
+    torch's symbolic-shape functions, and the example inputs' keyword names
+    (spliced into the guard code torch generates) must be identifiers.
     """
-    from torch.export.pt2_archive import _package
-    saved_env = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
-    saved_pickle, saved_obj = _package.pickle, torch._C._pickle_load_obj
-    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-    _package.pickle = type("_NoPickle", (), {"loads": staticmethod(_refuse_pickle),
-                                             "load": staticmethod(_refuse_pickle)})
-    torch._C._pickle_load_obj = _refuse_pickle
-    try:
-        yield
-    finally:
-        if saved_env is None:
-            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
-        else:
-            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved_env
-        _package.pickle, torch._C._pickle_load_obj = saved_pickle, saved_obj
+    import math
+    import operator
+    from .pt2_check import SYM_OP_TARGETS, Refused
+    modules = {"_operator": operator, "math": math, "torch": torch}
+    allowed = set()
+    for t in SYM_OP_TARGETS:
+        head, *names = t.split(".")
+        obj: Any = modules[head]
+        for n in names:
+            obj = getattr(obj, n, None)
+        if obj is not None:
+            allowed.add(obj)
+    operators = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)
+    for gm in program.graph_module.modules():
+        graph = getattr(gm, "graph", None)
+        for node in graph.nodes if graph is not None else ():
+            if node.op == "call_function" and not (isinstance(node.target, operators) or node.target in allowed):
+                raise Refused(f"refused: graph node {node.name!r} calls {str(node.target)[:80]!r}, not a registered "
+                              f"operator; mevreport loads only what torch.export.save writes")
+    example = getattr(program, "example_inputs", None)
+    kwargs = example[1] if isinstance(example, tuple) and len(example) == 2 else {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
+        raise Refused("refused: the example inputs have keyword names that are not identifiers")
 
 
 class _Swallow(logging.Handler):
@@ -237,7 +228,8 @@ def _example_inputs(example: Any) -> Any:
 
 
 def load_pt2(path: str | Path) -> LoadedModel:
-    """A ``torch.export`` archive through ``torch.export.load`` only, never plain pickle.
+    """A ``torch.export`` archive through ``torch.export.load``, after :mod:`mevreport.pt2_check` has
+    refused everything in it that torch would evaluate (sympy, ``exec``, pickle, compiled libraries).
 
     The module is the exported program's ``module()``; its saved example
     inputs, when present, become the report's inputs.
@@ -252,14 +244,23 @@ def load_pt2(path: str | Path) -> LoadedModel:
         raise ModelLoadError(f"{str(p)!r} is empty, not a torch.export archive; {how}")
     if not zipfile.is_zipfile(p):
         raise ModelLoadError(f"{str(p)!r} is not a torch.export archive (not a zip file); {how}")
+    from .pt2_check import NotAnArchive, Refused, check_archive
     try:
-        with _swallow_logs("torch.export") as logs, _no_unpickling(), warnings.catch_warnings():
+        data = p.read_bytes()  # read once: torch reads these checked bytes, not a file that may change meanwhile
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {str(p)!r}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        check_archive(data)
+        with _swallow_logs("torch.export") as logs, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(p))
+            program = torch.export.load(io.BytesIO(data))
+        _check_loaded(program, p)
+    except NotAnArchive as exc:
+        raise ModelLoadError(f"{str(p)!r} is not a readable torch.export archive ({exc}); {how}") from exc
+    except Refused as exc:
+        raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
     except ModelLoadError as exc:
         raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
-    except pickle.UnpicklingError as exc:
-        raise ModelLoadError(f"{str(p)!r}: {_PICKLED_OBJECTS}") from exc
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = logs.reasons[0] if logs.reasons else first  # torch's own message only says "see the warnings above"

@@ -1,10 +1,11 @@
 """Nothing runs that the user did not name (issue 7).
 
-* ``.pt2`` archives load through ``torch.export.load`` with its pickle paths
-  closed: torch 2.13 itself unpickles some payloads with
-  ``torch.load(weights_only=False)`` and ``pickle.loads``, so a crafted
-  archive would run code; ``load_pt2`` must refuse each of them and still
-  load a plain archive.
+* ``.pt2`` archives load through ``torch.export.load`` only after
+  ``mevreport.pt2_check`` has refused every pickle path: torch 2.13 itself
+  unpickles some payloads with ``torch.load(weights_only=False)`` and
+  ``pickle.loads``, so a crafted archive would run code; ``load_pt2`` must
+  refuse each of them and still load a plain archive (the sympify, exec and
+  zip-layout routes: tests/test_pt2_check.py).
 * Pickles are refused by name, without being opened.
 * The package has no evaluation path: no ``eval``/``exec``/``compile``, no
   ``pickle``/``marshal``/``torch.load``/``yaml.load``, no shell.
@@ -97,7 +98,7 @@ def test_poisoned_pt2_is_refused_and_never_runs(poison, good_pt2: Path, tmp_path
     with pytest.raises(ModelLoadError, match="never unpickles"):
         load_pt2(bad)
     assert not marker.exists()
-    # The guard is lifted afterwards: torch's own state is as it was.
+    # Refused by checking the archive, not by patching torch: its state is untouched.
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
     assert _package.pickle is pickle
     assert torch._C._pickle_load_obj is torchscript_unpickler
