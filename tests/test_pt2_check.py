@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from mevreport.errors import ModelLoadError
 from mevreport.loader import load_pt2
-from mevreport.pt2_check import check_guard, check_sym_expr, check_target
+from mevreport.pt2_grammar import check_guard, check_sym_expr, check_target
 from tests.conftest import run_cli
 
 SYMBOL = "Symbol('s77', positive=True, integer=True)"
