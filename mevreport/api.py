@@ -177,10 +177,8 @@ def load(path: str | Path) -> Report:
     if p.suffix.lower() in (".html", ".htm") or text.lstrip().startswith("<"):
         from .render.embed import extract_embedded_json
         text = extract_embedded_json(text, str(p))
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportReadError(f"{str(p)!r} is not a mevreport JSON document: {exc}") from None
+    from .reportfile import parse_document
+    data = parse_document(text, str(p))
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")
     try:

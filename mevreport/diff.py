@@ -14,7 +14,7 @@ run-to-run spread measured in either report are marked as noise.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,14 +193,18 @@ class _Index:
 
     def __init__(self, report: Report) -> None:
         self.report = report
-        self.rows = {m.path: m for m in report.modules}
-        self.position = {m.path: i for i, m in enumerate(report.modules)}
+        self.rows: dict[str, ModuleRow] = {}
+        self.position: dict[str, int] = {}
+        for i, m in enumerate(report.modules):  # a path listed twice (only in a crafted file) counts once
+            if m.path not in self.rows:
+                self.rows[m.path], self.position[m.path] = m, i
+        self.modules = tuple(self.rows.values())
         self.subtree_nodes: dict[str, list[ReportNode]] = defaultdict(list)
         for n in report.nodes:
             for p in _prefixes(n.module_path):
                 self.subtree_nodes[p].append(n)
         self.subtree_modules: dict[str, list[ModuleRow]] = defaultdict(list)
-        for m in report.modules:
+        for m in self.modules:
             for p in _prefixes(m.path):
                 self.subtree_modules[p].append(m)
         self.output_shapes = _module_output_shapes(report)
@@ -225,26 +229,36 @@ def _module_output_shapes(report: Report) -> dict[str, tuple[Shape, ...]]:
     consumed by an op outside the module (or the module's last op, which
     covers model outputs) is what the module hands back.
     """
-    consumers: dict[int, list[str]] = defaultdict(list)
+    common: dict[int, list[str]] = {}  # producer id -> longest common module path of its consumers
     for n in report.nodes:
+        parts = n.module_path.split(".") if n.module_path else []
         for src in n.inputs:
-            consumers[src].append(n.module_path)
+            have = common.get(src)
+            if have is None:
+                common[src] = parts
+            else:
+                k = 0
+                while k < len(have) and k < len(parts) and have[k] == parts[k]:
+                    k += 1
+                common[src] = have[:k]
     leaving: dict[str, list[int]] = defaultdict(list)
     last: dict[str, ReportNode] = {}
     for n in report.nodes:
+        lcp = ".".join(common[n.id]) if n.id in common else None
         for p in _prefixes(n.module_path):
             last[p] = n
-            if p and any(not _inside(c, p) for c in consumers.get(n.id, ())):
+            # some consumer lies outside p exactly when p does not contain all consumers' common path
+            if p and lcp is not None and not _inside(lcp, p):
                 leaving[p].append(n.id)
     by_id = {n.id: n for n in report.nodes}
     shapes: dict[str, tuple[Shape, ...]] = {}
     for p, n in last.items():
         ids = sorted(set(leaving.get(p, [])) | {n.id})
-        seen: list[Shape] = []
+        seen: dict[Shape, None] = {}
         for i in ids:
             outs = by_id[i].outputs
-            if outs and outs[0].shape not in seen:
-                seen.append(tuple(outs[0].shape))
+            if outs:
+                seen.setdefault(tuple(outs[0].shape), None)
         shapes[p] = tuple(seen)
     return shapes
 
@@ -293,7 +307,7 @@ def _find_renames(base: _Index, head: _Index, base_only: list[str],
     Shallow modules first, so a moved block is one rename rather than one per
     submodule; equal signatures pair up in execution order.
     """
-    wanted: dict[tuple, list[str]] = defaultdict(list)
+    wanted: dict[tuple, deque[str]] = defaultdict(deque)
     for p in head_only:
         wanted[head.signature(p)].append(p)
     taken_base: set[str] = set()
@@ -302,10 +316,12 @@ def _find_renames(base: _Index, head: _Index, base_only: list[str],
     for p in sorted(base_only, key=lambda q: (q.count("."), base.position[q])):
         if p in taken_base:
             continue
-        options = [q for q in wanted.get(base.signature(p), []) if q not in taken_head]
+        options = wanted.get(base.signature(p))
+        while options and options[0] in taken_head:  # each head path leaves its queue once: linear overall
+            options.popleft()
         if not options:
             continue
-        q = options[0]
+        q = options.popleft()
         moved_base = [m.path for m in base.subtree_modules[p]]
         taken_base.update(moved_base)
         taken_head.update(m.path for m in head.subtree_modules[q])
@@ -325,15 +341,15 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
              for name in ("params", "macs", "flops", "latency_ms")}
 
     bi, hi = _Index(base), _Index(head)
-    base_only = [m.path for m in base.modules if m.path not in hi.rows]
-    head_only = [m.path for m in head.modules if m.path not in bi.rows]
+    base_only = [m.path for m in bi.modules if m.path not in hi.rows]
+    head_only = [m.path for m in hi.modules if m.path not in bi.rows]
     renames = _find_renames(bi, hi, base_only, head_only)
     moved_base = {m.path for p, _, _ in renames for m in bi.subtree_modules[p]}
     moved_head = {m.path for _, q, _ in renames for m in hi.subtree_modules[q]}
 
     changes: list[ModuleChange] = []
     unchanged = 0
-    for m in head.modules:
+    for m in hi.modules:
         if m.path not in bi.rows:
             continue
         b, h = bi.figures(bi.rows[m.path]), hi.figures(m)
@@ -355,6 +371,10 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
         wrapping = {a for r in renamed_roots for a in _prefixes(r)}  # modules with a renamed one inside
         plain = {p for p in others if p not in moved and p not in wrapping}
         folded = {p for p in others if _under_any(p, plain, proper=True)}
+        inner_of: dict[str, list[str]] = defaultdict(list)  # module -> renamed roots inside it
+        for r in renamed_roots:
+            for a in _prefixes(r):
+                inner_of[a].append(r)
         folded_into: dict[str, int] = defaultdict(int)  # top of each new subtree -> modules folded into it
         for p in folded:
             folded_into[next(a for a in _prefixes(p) if a in plain)] += 1
@@ -362,7 +382,7 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
             if p in moved or p in folded:
                 continue
             fig = index.figures(index.rows[p])
-            inner = [r for r in renamed_roots if _inside(r, p)]
+            inner = inner_of.get(p, [])
             below = folded_into.get(p, 0)
             carried = {name: float(sum(getattr(index.rows[r], name) or 0 for r in inner))
                        for name in ("params", "macs", "flops")}

@@ -1,0 +1,80 @@
+"""Reading a report document from untrusted text: every refusal is one line naming the file and the field.
+
+``json.loads`` alone accepts ``NaN`` and ``Infinity`` (not JSON), turns
+``1e999`` into infinity, raises ``ValueError`` on an integer over 4,300
+digits and ``RecursionError`` on deep nesting; an integer like ``10**400``
+parses but overflows the first float conversion (a ratio in ``diff``, a plot
+in ``index``).  Here the parse hooks keep each of those as a marker instead,
+and one iterative walk (no recursion limit) finds the first one with its
+path, e.g. ``totals.latency_ms``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import ReportReadError
+
+MAX_INT = 10**30          # far beyond any count a report holds, well inside float range
+MAX_DEPTH = 64            # a report nests about 6 deep
+MAX_INT_DIGITS = 4000     # below Python's int-from-string limit (4,300), which raises instead
+
+
+class _Bad:
+    """A value the document cannot hold, kept for the walk to report with its path."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+def _parse_int(text: str) -> Any:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        return _Bad(f"an integer of {digits:,} digits")
+    value = int(text)
+    return value if abs(value) <= MAX_INT else _Bad(f"the integer {text[:12]}... ({digits} digits), beyond any count")
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _Bad(f"{text[:20]}, beyond float range")
+
+
+def _parse_constant(text: str) -> Any:
+    return _Bad(f"{text}, which is not JSON")
+
+
+def _field(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
+
+
+def parse_document(text: str, source: str) -> Any:
+    """``json.loads`` with the hostile cases above as :class:`ReportReadError` naming the field."""
+    try:
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except json.JSONDecodeError as exc:
+        raise ReportReadError(f"{source!r} is not a mevreport JSON document: {exc}") from None
+    except RecursionError:
+        raise ReportReadError(f"{source!r} is not a mevreport report: it nests deeper than Python can parse") from None
+    except (ValueError, MemoryError) as exc:
+        raise ReportReadError(f"{source!r} is not a mevreport JSON document: {str(exc)[:120]}") from None
+    stack: list[tuple[list[Any], Any]] = [([], data)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise ReportReadError(f"{source!r}: field {_field(path[:8])}... nests deeper than {MAX_DEPTH} levels; "
+                                  f"not a mevreport report")
+        if isinstance(value, _Bad):
+            raise ReportReadError(f"{source!r}: field {_field(path)} is {value.what}; not a mevreport report value")
+        if isinstance(value, dict):
+            stack.extend((path + [k], v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((path + [i], v) for i, v in reversed(list(enumerate(value))))
+    return data
+
+
+__all__ = ["parse_document", "MAX_INT", "MAX_DEPTH"]
