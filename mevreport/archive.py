@@ -93,16 +93,41 @@ def _entry(path: Path, report: Report) -> Entry:
                  t.latency_ms, t.latency_spread_ms)
 
 
-def _candidates(root: Path, exclude: set[Path]) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+def _safe_resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
+
+
+def _candidates(root: Path, exclude: set[Path]) -> tuple[list[Path], list[Skipped]]:
+    """Report files under ``root``; symlinks are followed only when they stay inside it.
+
+    ``os.walk`` does not descend into linked directories (no loops); a linked
+    file that loops, dangles or resolves outside ``root`` is skipped with a note.
+    """
+    found: list[Path] = []
+    skipped: list[Skipped] = []
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda exc: skipped.append(
+            Skipped(Path(exc.filename or root), f"cannot list it ({exc.strerror or type(exc).__name__})"))):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if name.startswith(".") or p.suffix.lower() not in REPORT_SUFFIXES or p.resolve() in exclude:
+            if name.startswith(".") or p.suffix.lower() not in REPORT_SUFFIXES:
+                continue
+            try:
+                real = p.resolve(strict=True)
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+                skipped.append(Skipped(p, "a symlink that loops or points nowhere"))
+                continue
+            if real in exclude:
+                continue
+            if not real.is_relative_to(real_root):
+                skipped.append(Skipped(p, f"a symlink to {str(real)!r}, outside the directory; not followed"))
                 continue
             found.append(p)
-    return found
+    return found, skipped
 
 
 def _is_own_page(path: Path) -> bool:
@@ -121,10 +146,10 @@ def scan(root: str | Path, exclude: tuple[str | Path, ...] = ()) -> Archive:
     base = Path(root)
     if not base.is_dir():
         raise UsageError(f"{str(base)!r} is not a directory")
-    excluded = {Path(p).resolve() for p in exclude}
+    excluded = {_safe_resolve(Path(p)) for p in exclude}
     by_key: dict[tuple, Entry] = {}
-    skipped: list[Skipped] = []
-    for path in _candidates(base, excluded):
+    candidates, skipped = _candidates(base, excluded)
+    for path in candidates:
         try:
             report = load(path)
         except MevreportError as exc:

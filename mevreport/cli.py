@@ -241,7 +241,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     say = _progress(args.quiet)
     archive = scan(args.directory, exclude=(output,))
     for s in archive.skipped:
-        say(f"skipped {s.path}: {s.reason}")
+        say(f"warning: skipped {s.path}: {s.reason}")
     if not archive.entries:
         raise UsageError(f"no mevreport reports (.html or .json) found under {args.directory!r}")
     say(f"wrote {atomic_write_text(output, render_index_html(archive, output))} ({len(archive.entries)} reports)")
