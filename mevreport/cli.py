@@ -21,6 +21,12 @@ from .errors import MevreportError, ModelRunError, UsageError
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def emit(line: str) -> None:
+    """The one place the CLI writes a message line to stderr, control characters escaped."""
+    from .terminal import terminal_safe
+    print(terminal_safe(line), file=sys.stderr, flush=True)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2."""
 
@@ -34,7 +40,7 @@ def _progress(quiet: bool):
     def say(message: str) -> None:
         """Progress lines, unless quiet; warnings (``"warning: ..."``) always."""
         if not quiet or message.startswith("warning:"):
-            print(f"mevreport: {message} ({time.perf_counter() - start:.1f}s)", file=sys.stderr, flush=True)
+            emit(f"mevreport: {message} ({time.perf_counter() - start:.1f}s)")
 
     return say
 
@@ -92,23 +98,39 @@ _WRITTEN: list[str] = []  # files completed by this run, for an accurate message
 
 def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa: ANN001
     """Render both documents before writing either, so a rendering failure writes nothing."""
-    from .fileio import atomic_write_text
+    from .fileio import atomic_write_texts
     from .render.html import render_html
-    html = render_html(report)
-    json_text = report.to_json() + "\n" if json_path else None
-    out = atomic_write_text(html_path, html)
-    _WRITTEN.append(str(out))
-    say(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
-    if json_path and json_text is not None:
-        _WRITTEN.append(str(atomic_write_text(json_path, json_text)))
-        say(f"wrote {_WRITTEN[-1]}")
+    items = [(html_path, render_html(report))]
+    if json_path:
+        items.append((json_path, report.to_json() + "\n"))
+    paths = atomic_write_texts(items, written=_WRITTEN)  # both or neither, even on Ctrl-C
+    say(f"wrote {paths[0]} ({paths[0].stat().st_size / 1e6:.2f} MB)")
+    for p in paths[1:]:
+        say(f"wrote {p}")
 
 
-def _check_outputs(*paths: str | None) -> None:
+def _check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
+    """Each output writable, and no two of them (or an output and an input) the same file, however
+    spelled: ``./a.html``, ``dir/../a.html``, a link to it."""
+    import os
     from .fileio import check_writable
     for p in paths:
-        if p:
-            check_writable(p)
+        for q in inputs:
+            if p and os.path.exists(q) and os.path.realpath(p) == os.path.realpath(q):
+                raise UsageError(f"output {p!r} is the input {q!r}; writing it would destroy the report being read")
+    seen: list[str] = []
+    for p in paths:
+        if not p:
+            continue
+        check_writable(p)
+        for q in seen:
+            same = os.path.realpath(p) == os.path.realpath(q)
+            if not same and os.path.exists(p) and os.path.exists(q):
+                same = os.path.samefile(p, q)
+            if same:
+                raise UsageError(f"{q!r} and {p!r} are the same file; give each output (-o, --json, --onnx, "
+                                 f"--markdown) its own path")
+        seen.append(p)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -192,8 +214,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
         raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc
     if report.onnx_export is not None and report.onnx_export.error:
-        print(f"mevreport: warning: ONNX export failed, report written without it: {report.onnx_export.error}",
-              file=sys.stderr)
+        emit(f"mevreport: warning: ONNX export failed, report written without it: {report.onnx_export.error}")
     elif report.onnx_export is not None:
         say(f"wrote {report.onnx_export.path} ({report.onnx_export.exporter} exporter, opset {report.onnx_export.opset})")
     _write(report, output, args.json_path, say)
@@ -207,7 +228,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .gates import evaluate_all, parse_gates
     gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
     md_path = None if args.markdown in (None, "-") else args.markdown
-    _check_outputs(args.output, md_path)
+    _check_outputs(args.output, md_path, inputs=(args.base, args.head))
     say = _progress(args.quiet)
     base, head = load(args.base), load(args.head)
     diff = compare(base, head, args.base, args.head)
@@ -221,10 +242,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if md_path:
             say(f"wrote {atomic_write_text(md_path, text)}")
         else:
-            sys.stdout.write(text)
+            from .terminal import terminal_safe
+            sys.stdout.write(terminal_safe(text, keep_newlines=True) if sys.stdout.isatty() else text)
     failed = [r for r in results if r.failed]
     for r in failed:
-        print(f"mevreport: gate {r.line()}", file=sys.stderr)
+        emit(f"mevreport: gate {r.line()}")
     if gates and not failed:
         say(f"all {len(gates)} gate(s) hold")
     return EXIT_GATE if failed else EXIT_OK
@@ -262,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MevreportError as exc:
         if debug:
             traceback.print_exc()
-        print(f"mevreport: error: {exc}", file=sys.stderr)
+        emit(f"mevreport: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         if debug:
@@ -275,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _terminated(signum: int, _frame: object) -> None:
     """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so temporary files are removed."""
-    print("mevreport: terminated; no partial file was written", file=sys.stderr)
+    emit("mevreport: terminated; no partial file was written")
     raise SystemExit(128 + signum)
 
 

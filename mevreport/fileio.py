@@ -8,6 +8,7 @@ behind.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -61,23 +62,58 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     leaves a previous ``path`` untouched; OS errors become one-line
     :class:`UsageError` messages.
     """
-    p = check_writable(path)
+    return atomic_write_texts([(path, text)])[0]
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] | None = None) -> list[Path]:
+    """Several files as one step: every temporary file complete first, then the renames back to back.
+
+    The renames run with SIGINT and SIGTERM blocked (POSIX), so Ctrl-C or a
+    kill cannot fall between them and leave a new HTML beside an old JSON: the
+    signal is handled after the last rename.  ``written`` receives each path
+    as it is renamed, inside the blocked section, so an interrupt message can
+    name exactly the files that are new.
+    """
+    paths = [check_writable(p) for p, _ in items]
+    temps: list[str] = []
+    current, renamed = paths[0] if paths else Path("."), 0
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, _file_mode(p))
-        os.replace(tmp, p)
-    except BaseException as exc:
+        for p, (_, text) in zip(paths, items):
+            current = p
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+            except OSError as exc:
+                raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}") from exc
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, _file_mode(p))
+        masked = hasattr(signal, "pthread_sigmask")
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if masked else None
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            for p, tmp in zip(paths, temps):
+                current = p
+                os.replace(tmp, p)
+                renamed += 1
+                if written is not None:
+                    written.append(str(p))
+            temps = []
+        finally:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    except BaseException as exc:
+        for tmp in temps:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}; "
-                             f"the previous file, if any, is unchanged") from exc
+            done = ", ".join(repr(str(p)) for p in paths[:renamed])
+            rest = (f"; {done} already written, the others unchanged" if renamed
+                    else "; the previous file, if any, is unchanged")
+            raise UsageError(f"cannot write {str(current)!r}: {_os_reason(exc)}{rest}") from exc
         raise
-    return p
+    return paths

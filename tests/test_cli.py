@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import REPO, run_cli
 
 MODELS = REPO / "tests" / "models.py"
@@ -112,3 +114,41 @@ def test_model_that_raises_under_export_is_still_one_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "aten.addmm.default at module 'stage.0.fc'" in lines[0], r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("second", ["same.html", "./sub/../same.html", "link.html"])
+def test_same_file_for_two_outputs_is_refused(tmp_path, second):
+    """Issue 11: -o same.html --json same.html (in any spelling) would overwrite the HTML with JSON."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "same.html").write_bytes(b"old")
+    (tmp_path / "link.html").symlink_to("same.html")
+    r = run_cli("report", f"{MODELS}:build_two_linear", "-o", "same.html", "--json", second, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "are the same file" in lines[0] and "its own path" in lines[0], r.stderr
+    assert (tmp_path / "same.html").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.html", "same.html", "sub"]
+
+
+def test_diff_output_over_its_input_is_refused(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    r = run_cli("diff", "a.json", "a.json", "-o", "./a.json", cwd=tmp_path)
+    assert r.returncode == 2 and "is the input" in r.stderr, r.stderr
+    assert (tmp_path / "a.json").read_text() == "{}"
+
+
+def test_control_characters_in_error_text_are_escaped(tmp_path):
+    """Issue 11: an ESC sequence in a model's exception must not reach the terminal raw (or fake a line)."""
+    (tmp_path / "evil.py").write_text(
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        raise ValueError('bad \\x1b[31mred\\x1b[0m\\x07\\x9b value\\rmevreport: wrote out.html')\n"
+        "def build():\n"
+        "    return M(), (torch.randn(2),)\n")
+    r = run_cli("report", "evil.py:build", "-q", "-o", "o.html", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mevreport: error: "), r.stderr
+    assert not any(c in r.stderr for c in "\x1b\r\x07\x9b")
+    assert "ValueError: bad \\x1b[31mred\\x1b[0m\\x07\\x9b value" in lines[0]

@@ -153,3 +153,40 @@ def test_crash_while_writing(kind: str, crashes) -> None:
     else:  # a bug: it escapes main() with its traceback
         assert outcome == "RuntimeError: injected crash"
     _assert_untouched(d)
+
+
+SIGNAL_BETWEEN_RENAMES = """
+import os, signal, sys
+import mevreport.fileio
+from mevreport.cli import main
+
+real_replace = os.replace
+calls = []
+
+
+def replace_then_signal(src, dst):
+    real_replace(src, dst)
+    if str(dst).endswith("out.html"):  # right after the HTML is in place, before the JSON is
+        calls.append(dst)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+mevreport.fileio.os.replace = replace_then_signal
+sys.exit(main(["report", "tests.models_hostile:small_conv_with_inputs", "--runs", "0", "-q",
+               "-o", sys.argv[1] + "/out.html", "--json", sys.argv[1] + "/out.json"]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+def test_signal_between_html_and_json_leaves_a_consistent_pair(tmp_path: Path) -> None:
+    """Issue 11: the pair is renamed with SIGINT blocked, so both files are new and the message says so."""
+    _previous_report(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_BETWEEN_RENAMES, str(tmp_path)], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"mevreport: interrupted after writing {tmp_path}/out.html, {tmp_path}/out.json; no partial file was written"]
+    html, doc = (tmp_path / "out.html").read_bytes(), json.loads((tmp_path / "out.json").read_text())
+    assert html != OLD_HTML and b"mevreport-data" in html
+    assert doc["schema_version"] == 1 and doc["created_at"] in html.decode()
+    assert not list(tmp_path.glob(".*.tmp"))
