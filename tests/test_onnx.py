@@ -351,3 +351,20 @@ def test_onnx_report_is_deterministic_apart_from_latency(tmp_path):
     assert scrub(a) == scrub(b)
     assert a["nodes"][0]["stats"] is not None
     assert mevreport.Report.from_dict(a).to_dict() == a
+
+
+@pytest.mark.parametrize("dims", [[2**40, 2**40], [2**20, 2**20]], ids=["past-int64", "past-memory"])
+def test_cli_declared_input_too_big_is_one_line(tmp_path, dims):
+    """Issue 11: dims that multiply past int64 or memory: one line, exit 2, suggesting --input-shape."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+              str(tmp_path / "huge.onnx"))
+    r = run_cli("report", "huge.onnx", "-q", "-o", "h.html", "--json", "h.json", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"mevreport: error: cannot create the random input 'x' of shape {dims}")
+    assert "--input-shape x=8,8" in lines[0] and "--device meta" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.onnx"]

@@ -53,18 +53,42 @@ def providers_for(device: str | None) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
 def random_feeds(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], seed: int = 0) -> dict[str, np.ndarray]:
     """Deterministic inputs: normal floats, integers in [0, 100) (token ids), random bools."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for name, shape in shapes.items():
         dtype = dtypes.get(name, "float32")
-        if dtype.startswith(("float", "bfloat")):
-            feeds[name] = rng.standard_normal(shape).astype(dtype if dtype != "bfloat16" else "float32")
-        elif dtype == "bool":
-            feeds[name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            feeds[name] = rng.integers(0, 100, shape).astype(dtype)
+        try:
+            numel = 1
+            for d in shape:
+                numel *= int(d)
+            if numel * 8 > _physical_memory():  # numpy draws float64 first: refuse before the kernel's OOM killer
+                raise MemoryError
+            if dtype.startswith(("float", "bfloat")):
+                feeds[name] = rng.standard_normal(shape).astype(dtype if dtype != "bfloat16" else "float32")
+            elif dtype == "bool":
+                feeds[name] = rng.integers(0, 2, shape).astype(bool)
+            else:
+                feeds[name] = rng.integers(0, 100, shape).astype(dtype)
+        except (ValueError, MemoryError, OverflowError) as exc:
+            numel = 1
+            for d in shape:
+                numel *= int(d)
+            size = numel * (np.dtype(dtype).itemsize if dtype != "bfloat16" else 2)
+            why = "not enough memory" if isinstance(exc, MemoryError) or "too big" in str(exc) \
+                or "allocate" in str(exc) else str(exc).splitlines()[0]
+            example = ",".join(str(min(int(d), 8)) for d in shape)
+            raise UsageError(f"cannot create the random input {name!r} of shape {list(shape)} "
+                             f"({size / 1e9:,.1f} GB of {dtype}): {why}; give a smaller shape, e.g. "
+                             f"--input-shape {name}={example}, or --device meta to analyse without data") from None
     return feeds
 
 
