@@ -225,8 +225,10 @@ class OpRecorder(TorchDispatchMode):
         tracker: ModuleTracker,
         names: TensorNames,
         stats_hook: StatsHook | None = None,
+        before_op: Callable[[Any, tuple, dict], None] | None = None,
     ) -> None:
         super().__init__()
+        self.before_op = before_op  # e.g. ParamGuard.before: save a parameter an op is about to write
         self.tracker = tracker
         self.names = names  # parameter / input tensors -> their names
         # The named tensors stay alive for the whole capture, so their ids are stable keys.
@@ -243,6 +245,8 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        if self.before_op is not None:
+            self.before_op(func, args, kwargs)
         try:
             out = func(*args, **kwargs)
         except Exception:

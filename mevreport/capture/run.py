@@ -26,6 +26,7 @@ from .modules import ModelTensors, ModuleTracker, module_param_counts
 from .parts import CaptureParts
 from .stats import StatsCollector
 from .weight_stats import weight_stats_all
+from .param_guard import ParamGuard
 from .timing import forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
@@ -109,9 +110,11 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device, ten
     moved = _moves(device, current)
     if moved:
         model.to(device)
+    guard = ParamGuard(params)  # after the move: it keys on the storages the run will write
     try:
-        yield
+        yield guard
     finally:
+        guard.restore()
         if moved:
             model.to(current)
         if model.training != training:  # exported modules (torch.export .module()) refuse train()
@@ -173,7 +176,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
     want_weights = stats if weights is None else weights
-    with _model_on(model, dev, current, tensors):
+    with _model_on(model, dev, current, tensors) as guard:
         parts: CaptureParts | None = None
         fallback: str | None = None
         if method == "export":
@@ -193,7 +196,8 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         if parts is None:
             parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
                                     param_counts=counts, say=say, weights=want_weights,
-                                    tensors=ModelTensors.of(model) if _moves(dev, current) else tensors)
+                                    tensors=ModelTensors.of(model) if _moves(dev, current) else tensors,
+                                    guard=None if fake else guard)
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 
@@ -212,7 +216,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
 
 def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
                     runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
-                    weights: bool, tensors: ModelTensors) -> CaptureParts:
+                    weights: bool, tensors: ModelTensors, guard: ParamGuard | None = None) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
     names = TensorNames()
     if fake:
@@ -230,7 +234,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
 
     tracker = ModuleTracker(model)
     collector = StatsCollector() if stats and not fake else None
-    recorder = OpRecorder(tracker, names, collector)
+    recorder = OpRecorder(tracker, names, collector, before_op=guard.before if guard is not None else None)
     grad_ctx = torch.enable_grad() if grad else torch.no_grad()
     say("capturing")
     try:
