@@ -368,3 +368,26 @@ def test_cli_declared_input_too_big_is_one_line(tmp_path, dims):
     assert lines[0].startswith(f"mevreport: error: cannot create the random input 'x' of shape {dims}")
     assert "--input-shape x=8,8" in lines[0] and "--device meta" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.onnx"]
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/hostname", "link.bin"], ids=["dotdot", "absolute", "symlink"])
+def test_external_data_outside_the_model_directory_is_refused(tmp_path, location):
+    """Issue 11: onnx external data is read only from inside the model's directory (onnx's own check)."""
+    (tmp_path / "secret.bin").write_bytes(b"SECRETSECRETSECR")
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "link.bin").symlink_to(tmp_path / "secret.bin")
+    w = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    entry = w.external_data.add()
+    entry.key, entry.value = "location", location
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(d / "m.onnx"))
+    r = run_cli("report", "model/m.onnx", "-q", "-o", "m.html", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a readable ONNX model" in lines[0], r.stderr
+    assert not (tmp_path / "m.html").exists()
