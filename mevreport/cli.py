@@ -290,14 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         done = f" after writing {', '.join(_WRITTEN)}" if _WRITTEN else ""
-        print(f"mevreport: interrupted{done}; no partial file was written"
-              f"{'' if _WRITTEN else ', existing reports are unchanged'}", file=sys.stderr)
+        emit(f"mevreport: interrupted{done}; no partial file was written"
+             f"{'' if _WRITTEN else ', existing reports are unchanged'}")
         return EXIT_INTERRUPTED
 
 
 def _terminated(signum: int, _frame: object) -> None:
     """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so temporary files are removed."""
-    emit("mevreport: terminated; no partial file was written")
+    done = f" after writing {', '.join(_WRITTEN)}" if _WRITTEN else ""
+    emit(f"mevreport: terminated{done}; no partial file was written")
     raise SystemExit(128 + signum)
 
 

@@ -236,7 +236,7 @@ def check_target(target: Any) -> None:
         _refuse(f"a graph node's target is {type(target).__name__}, not an operator name")
     if target in SYM_OP_TARGETS:
         return
-    if _OP_TARGET.fullmatch(target) and target.split(".")[2] not in _NOT_OP_NAMESPACES:
+    if _OP_TARGET.fullmatch(target) and target.split(".")[2] not in _NOT_OP_NAMESPACES and "__" not in target:
         return
     _refuse(f"graph node target {target[:80]!r} is not a registered operator")
 

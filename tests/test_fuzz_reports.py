@@ -212,3 +212,21 @@ def test_index_skips_bad_files_and_symlinks_with_a_note(base_doc, tmp_path):
     page = (d / "index.html").read_text()
     assert "outside the directory; not followed" in page and "field totals.params is NaN" in page
     assert page.count("good.json") >= 1 and "outside.json\"" not in page
+
+
+def test_diff_of_a_base_with_60000_repeated_module_rows(base_doc) -> None:
+    """Issue 11: the crafted BASE that made diff run for minutes; the alarm turns a hang into a failure."""
+    from mevreport.report import Report
+    head = Report.from_dict(base_doc)
+    crafted = json.loads(json.dumps(base_doc))
+    crafted["modules"] += [dict(crafted["modules"][1], path="evil.block")] * 60_000
+    base = Report.from_dict(crafted)
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(60)
+    try:
+        d = compare(base, head)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert [(c.kind, c.path) for c in d.modules] == [("removed", "evil.block")]
+    assert d.unchanged_modules == len(head.modules)

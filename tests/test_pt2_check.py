@@ -144,6 +144,26 @@ def test_legit_dynamic_archive_still_reports(dynamic_pt2: Path, tmp_path: Path) 
     assert doc["totals"]["macs"] == 5 * 4 * 3
 
 
+class Guarded(torch.nn.Module):
+    """Exports with a derived dim (range key '2*s..'), a dozen guards_code lines, and FloorDiv expressions."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        torch._check(x.shape[0] <= 60)
+        return x.reshape(x.shape[0] // 2, -1).sum() + y[: x.shape[0] // 2].sum()
+
+
+def test_legit_archive_with_guards_and_derived_dims_loads(tmp_path: Path) -> None:
+    path = tmp_path / "guarded.pt2"
+    ep = torch.export.export(Guarded(), (torch.randn(8, 3), torch.randn(10)),
+                             dynamic_shapes=({0: 2 * torch.export.Dim("half", max=30)}, {0: torch.export.Dim("b")}))
+    torch.export.save(ep, str(path))
+    doc = json.loads(zipfile.ZipFile(path).read("guarded/models/model.json"))
+    assert len(doc["guards_code"]) >= 5 and any("*" in k for k in doc["range_constraints"])
+    loaded = load_pt2(path)
+    x, y = loaded.inputs
+    assert float(loaded.module(x, y)) == pytest.approx(float(x.sum() + y[:4].sum()), rel=1e-5)
+
+
 def _central_size(data: bytes, new_size: int) -> bytes:
     """Patch every central-directory entry's uncompressed size (what zipfile reports) to ``new_size``."""
     out, start = bytearray(data), 0
@@ -304,7 +324,8 @@ def test_guards_outside_the_grammar_are_refused(text: str) -> None:
 @pytest.mark.parametrize("target,ok", [("torch.ops.aten.linear.default", True), ("_operator.getitem", True),
                                        ("torch.sym_max", True), ("torch.os.system", False),
                                        ("torch.ops.load_library.x", False), ("builtins.exec", False),
-                                       ("math.factorial", False), ("torch.load", False)])
+                                       ("math.factorial", False), ("torch.load", False),
+                                       ("torch.ops.aten.__class__", False), ("torch.ops.aten._softmax.default", True)])
 def test_targets(target: str, ok: bool) -> None:
     if ok:
         check_target(target)
