@@ -260,7 +260,8 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     weight_rows: tuple[WeightStats, ...] = ()
     if weights and not fake:  # needs data, not timing: also with runs=0
         weight_rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
-    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows)
+    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows,
+                                stats_failures=dict(collector.failures) if collector else {})
     if not fake and runs > 0:
         try:
             measurements = _measure(run, dev, recorder, runs, grad, measurements, say)

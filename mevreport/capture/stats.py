@@ -275,13 +275,19 @@ class StatsCollector:
         self._versions: dict[int, int] = {}  # node id -> version counter of the tensor when reduced
         self._shared: dict[int, int] = {}    # node id -> node id whose statistics it shares
         self._scratch = Scratch()
+        # node id -> why its statistics could not be taken (the node gets ``stats: null`` and a warning)
+        self.failures: dict[int, str] = {}
 
     def __call__(self, node_id: int, t: torch.Tensor) -> None:
         deferred = self.deferred if self.deferred is not None else t.device.type != "cpu"
-        if deferred:
-            self._pending.append((node_id, device_stats_vector(t, self.bins)))
-        else:
-            self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
+        try:
+            if deferred:
+                self._pending.append((node_id, device_stats_vector(t, self.bins)))
+            else:
+                self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
+        except Exception as exc:  # noqa: BLE001 - statistics of one output never kill the report
+            self.failures[node_id] = _failure(exc)
+            return
         version = _version(t)
         if version is not None:
             self._versions[node_id] = version
@@ -304,12 +310,20 @@ class StatsCollector:
             for items in by_device.values():
                 rows = torch.stack([v for _, v in items]).cpu().tolist()
                 for (node_id, _), row in zip(items, rows):
-                    self._ready[node_id] = stats_from_vector(row, self.bins)
+                    try:
+                        self._ready[node_id] = stats_from_vector(row, self.bins)
+                    except Exception as exc:  # noqa: BLE001 - as in __call__
+                        self.failures[node_id] = _failure(exc)
             self._pending.clear()
         for node_id, source_id in self._shared.items():
             if source_id in self._ready:
                 self._ready[node_id] = self._ready[source_id]
         return dict(sorted(self._ready.items()))
+
+
+def _failure(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _version(t: torch.Tensor) -> int | None:

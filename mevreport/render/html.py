@@ -31,7 +31,7 @@ _VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
 SCRIPTS = ("report.js", "graph.js")
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
-    "uncounted_op": "Uncounted op", "capture_note": "Capture note",
+    "uncounted_op": "Uncounted op", "capture_note": "Capture note", "stats_failed": "Statistics failed",
 }
 
 
