@@ -204,7 +204,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .api import load
     from .diff import compare
     from .fileio import atomic_write_text
-    from .gates import evaluate_all, parse_gates
+    from .gates import evaluate_all, lower_bound_warnings, parse_gates
     gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
     md_path = None if args.markdown in (None, "-") else args.markdown
     _check_outputs(args.output, md_path)
@@ -222,6 +222,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             say(f"wrote {atomic_write_text(md_path, text)}")
         else:
             sys.stdout.write(text)
+    for line in lower_bound_warnings(gates, base, head):
+        print(f"mevreport: {line}", file=sys.stderr)
     failed = [r for r in results if r.failed]
     for r in failed:
         print(f"mevreport: gate {r.line()}", file=sys.stderr)
