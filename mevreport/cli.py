@@ -225,7 +225,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .api import load
     from .diff import compare
     from .fileio import atomic_write_text
-    from .gates import evaluate_all, parse_gates
+    from .gates import evaluate_all, lower_bound_warnings, parse_gates
     gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
     md_path = None if args.markdown in (None, "-") else args.markdown
     _check_outputs(args.output, md_path, inputs=(args.base, args.head))
@@ -244,6 +244,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             from .terminal import terminal_safe
             sys.stdout.write(terminal_safe(text, keep_newlines=True) if sys.stdout.isatty() else text)
+    for line in lower_bound_warnings(gates, base, head):
+        emit(f"mevreport: {line}")
     failed = [r for r in results if r.failed]
     for r in failed:
         emit(f"mevreport: gate {r.line()}")

@@ -160,8 +160,21 @@ def evaluate(gate: Gate, base: Report, head: Report) -> GateResult:
     return GateResult(gate, b, h, compare(rel, gate.threshold), noise)
 
 
+def lower_bound_warnings(gates: tuple[Gate, ...], base: Report, head: Report) -> list[str]:
+    """One line per MACs/FLOPs gate when either report has ops without a cost rule: its totals are lower
+    bounds, so the gate compares lower bounds (an uncounted op can hide a change)."""
+    sides = [(name, sum(u.count for u in r.uncounted_ops), len(r.uncounted_ops))
+             for name, r in (("BASE", base), ("HEAD", head))]
+    short = [f"{name} has {n:,} op(s) of {k} kind(s) without a cost rule" for name, n, k in sides if n]
+    if not short:
+        return []
+    return [f"warning: gate {g.expr!r} compares lower bounds: {'; '.join(short)} (see their uncounted_ops)"
+            for g in gates if g.metric in ("macs", "flops", "backward_macs", "backward_flops")]
+
+
 def evaluate_all(gates: tuple[Gate, ...], base: Report, head: Report) -> tuple[GateResult, ...]:
     return tuple(evaluate(g, base, head) for g in gates)
 
 
-__all__ = ["Gate", "GateResult", "parse_gate", "parse_gates", "evaluate", "evaluate_all", "gate_metrics"]
+__all__ = ["Gate", "GateResult", "parse_gate", "parse_gates", "evaluate", "evaluate_all", "gate_metrics",
+           "lower_bound_warnings"]

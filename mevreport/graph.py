@@ -150,6 +150,8 @@ class Measurements:
     weight_stats: tuple[WeightStats, ...] = ()
     latency_runs: int = 0
     notes: tuple[str, ...] = ()
+    # node id -> why its statistics could not be taken: it gets ``stats: null`` and a "stats_failed" warning
+    stats_failures: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

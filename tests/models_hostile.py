@@ -67,3 +67,20 @@ class Sleeper(nn.Module):
 
 def sleeper() -> tuple[nn.Module, torch.Tensor]:
     return Sleeper().eval(), torch.randn(2, 4)
+
+
+class KeepsRows(nn.Module):
+    """Branches on how many rows ``nonzero`` kept: fake tensors cannot follow it (--device meta)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        keep = torch.nonzero(y[:, 0] > 0).squeeze(1)
+        return self.b(y[keep]) if keep.numel() > 5 else y
+
+
+def keeps_rows() -> tuple[nn.Module, torch.Tensor]:
+    return KeepsRows().eval(), torch.randn(10, 4)

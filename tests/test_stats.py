@@ -82,14 +82,16 @@ def test_float32_fast_path_over_several_chunks_and_special_ranges():
 
 
 @pytest.mark.parametrize("offset", [10.0, 1000.0, 1e5])
-def test_std_is_right_when_the_mean_dwarfs_the_spread(offset):
+def test_std_is_right_when_the_mean_dwarfs_the_spread(offset, monkeypatch):
     """1000 ± 0.01 has std 0.01: sum of squares minus n·mean² in float32 read 0.25 (and 0.0 at 1e5).
     All three paths (CPU, device one-shot, device chunked) now keep the spread."""
     from mevreport.capture import stats_device
 
     x = offset + 0.01 * torch.randn(100_000, generator=torch.Generator().manual_seed(3))
     ref = x.double()
-    chunked = stats_from_vector(stats_device._device_stats_vector_chunked(x, DEFAULT_BINS).tolist())
+    monkeypatch.setattr(stats_device, "_DEVICE_CHUNK", 4096)
+    chunked = stats_from_vector(device_stats_vector(x).tolist())
+    monkeypatch.undo()
     for s in (*both(x), chunked):
         assert s.std == pytest.approx(ref.std(unbiased=False).item(), rel=1e-4)
         assert s.mean == pytest.approx(ref.mean().item(), rel=1e-7)

@@ -16,6 +16,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Node, TensorMeta
+from .fake_ops import call_op, concrete
 from .modules import ModuleTracker
 
 # Ops that return no tensor or only describe one; they are not work.
@@ -52,11 +53,11 @@ def tensor_meta(t: torch.Tensor) -> TensorMeta:
     try:
         meta = _META_CACHE.get(key)
     except TypeError:  # symbolic sizes
-        return TensorMeta(tuple(int(d) for d in t.shape), dtype_name(t.dtype))
+        return TensorMeta(tuple(concrete(d) for d in t.shape), dtype_name(t.dtype))
     if meta is None:
         shape = tuple(t.shape)
         if not all(type(d) is int for d in shape):  # symbolic sizes with a hash: their hints
-            return TensorMeta(tuple(int(d) for d in shape), dtype_name(t.dtype))
+            return TensorMeta(tuple(concrete(d) for d in shape), dtype_name(t.dtype))
         if len(_META_CACHE) >= _META_CACHE_MAX:
             _META_CACHE.clear()
         meta = _META_CACHE[key] = TensorMeta(shape, dtype_name(t.dtype))
@@ -66,10 +67,10 @@ def tensor_meta(t: torch.Tensor) -> TensorMeta:
 def storage_bytes(t: torch.Tensor) -> int:
     """Bytes of the storage a new tensor needs (works for fake tensors too)."""
     if t.is_contiguous():
-        return t.numel() * t.element_size()
-    if t.numel() == 0:
+        return concrete(t.numel()) * t.element_size()
+    if concrete(t.numel()) == 0:
         return 0
-    span = 1 + sum((int(s) - 1) * abs(int(st)) for s, st in zip(t.shape, t.stride()))
+    span = 1 + sum((concrete(s) - 1) * abs(concrete(st)) for s, st in zip(t.shape, t.stride()))
     return span * t.element_size()
 
 
@@ -92,6 +93,8 @@ def to_arg_value(value: Any) -> Any:
     if isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        if isinstance(value, torch.SymInt):
+            return concrete(value)
         return value.node.hint if hasattr(value.node, "hint") else str(value)
     if isinstance(value, (torch.dtype,)):
         return dtype_name(value)
@@ -248,7 +251,7 @@ class OpRecorder(TorchDispatchMode):
         if self.before_op is not None:
             self.before_op(func, args, kwargs)
         try:
-            out = func(*args, **kwargs)
+            out = call_op(func, args, kwargs)
         except Exception:
             if self.failed_at is None:
                 self.failed_at = (str(func), self.tracker.current[0])

@@ -319,9 +319,10 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
                 op=op, module_path=path,
             ) from exc
         node_stats = collector.finish() if collector else {}
+        failures = dict(collector.failures) if collector else {}
         if runs <= 0:
-            return CaptureParts(tuple(nodes), modules, output_ids, Measurements(node_stats=node_stats, notes=notes),
-                                "export")
+            return CaptureParts(tuple(nodes), modules, output_ids, Measurements(
+                node_stats=node_stats, notes=notes, stats_failures=failures), "export")
         say(f"timing {runs} runs")
         samples: dict[int, list[float]] = {}
         for _ in range(runs):
@@ -334,4 +335,5 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
     weight_rows = model_weight_stats(model) if weights else ()
     return CaptureParts(tuple(nodes), modules, output_ids, Measurements(
         node_stats=node_stats, node_latency_ms=node_latency, forward_latency_ms=fwd, forward_latency_spread_ms=spread,
-        measured_peak_bytes=peak, weight_stats=weight_rows, latency_runs=runs, notes=notes), "export")
+        measured_peak_bytes=peak, weight_stats=weight_rows, latency_runs=runs, notes=notes,
+        stats_failures=failures), "export")

@@ -16,14 +16,20 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from .fake_ops import data_dependent_sizes
 from .inputs import map_tensors
 
 
-def fake_runner(model: nn.Module, args: tuple, kwargs: dict, device: torch.device
+def fake_runner(model: nn.Module, args: tuple, kwargs: dict, device: torch.device, data_dependent: bool = False
                 ) -> tuple[Callable[[], Any], FakeTensorMode, dict[str, torch.Tensor], tuple, dict]:
-    """A zero-argument run function, the mode to run it under, the fake state and fake inputs."""
+    """A zero-argument run function, the mode to run it under, the fake state and fake inputs.
+
+    ``data_dependent``: give ops whose output size depends on the data (``nonzero``) unbacked sizes
+    bounded by their input's size (a ShapeEnv), instead of failing on them; only asked for after a run
+    without it failed so, since the ShapeEnv changes how other data-dependent calls behave.
+    """
     fake_device = torch.device("cpu") if device.type == "meta" else device
-    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=data_dependent_sizes() if data_dependent else None)
 
     def fake_like(t: torch.Tensor) -> torch.Tensor:
         dev = fake_device if t.device.type == "meta" or device.type == "meta" else t.device

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import linecache
 import re
 import traceback
@@ -194,10 +195,12 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
                 notes.append(fallback)
         if parts is None:
-            parts = _dispatch_parts(model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
-                                    param_counts=counts, say=say, weights=want_weights,
-                                    tensors=ModelTensors.of(model) if _moves(dev, current) else tensors,
-                                    guard=None if fake else guard)
+            run_parts = functools.partial(
+                _dispatch_parts, model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
+                param_counts=counts, say=say, weights=want_weights,
+                tensors=ModelTensors.of(model) if _moves(dev, current) else tensors,
+                guard=None if fake else guard)
+            parts = _with_data_dependent_sizes(run_parts, notes) if fake else run_parts()
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
                 say(f"warning: {fallback}")
 
@@ -214,13 +217,57 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     )
 
 
+def _with_data_dependent_sizes(run_parts: Callable[..., CaptureParts], notes: list[str]) -> CaptureParts:
+    """A fake run; where an op's output size depends on the data (``nonzero`` in detection models), again
+    with such sizes unbacked and bounded by their input's size, and a note that the figures after it are
+    upper bounds.  A model that then needs the values themselves cannot be analysed without data: one
+    line naming the op and the module, and what to do."""
+    from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    try:
+        return run_parts()
+    except ModelRunError as exc:
+        if not isinstance(exc.__cause__, DynamicOutputShapeException):
+            raise
+        first = exc
+    try:
+        parts = run_parts(data_dependent=True)
+    except ModelRunError as exc:
+        if not isinstance(exc.__cause__, (GuardOnDataDependentSymNode, DataDependentOutputException,
+                                          DynamicOutputShapeException)):
+            raise
+        raise ModelRunError(
+            f"the model cannot be analysed without data: {_model_line(exc.__cause__) or exc.op or 'an op'} at "
+            f"module '{exc.module_path or '<root>'}' needs values that fake tensors do not have (after "
+            f"{first.op} at '{first.module_path or '<root>'}' made a size depend on the data); "
+            f"run it on real data with --device cpu (device='cpu' in the API)",
+            op=exc.op, module_path=exc.module_path) from exc
+    notes.append(f"{first.op} at module '{first.module_path or '<root>'}' makes an output size that depends on "
+                 f"the data: analysed at its upper bound (every element selected), so shapes, MACs and bytes "
+                 f"that follow from it are upper bounds")
+    return parts
+
+
+def _model_line(exc: BaseException | None) -> str | None:
+    """``file.py:12 (if keep.numel() > 5:)``: the model's own line that asked for data, outside torch."""
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__ if exc else None)
+              if not f.filename.startswith((_PACKAGE_DIR, torch_dir))]
+    if not frames:
+        return None
+    f = frames[-1]
+    return f"{Path(f.filename).name}:{f.lineno} ({(f.line or '').strip()})"
+
+
 def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
                     runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
-                    weights: bool, tensors: ModelTensors, guard: ParamGuard | None = None) -> CaptureParts:
+                    weights: bool, tensors: ModelTensors, guard: ParamGuard | None = None,
+                    data_dependent: bool = False) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
     names = TensorNames()
     if fake:
-        run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev)
+        run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev, data_dependent)
         for pname, t in state.items():
             names[t] = pname
     else:
@@ -264,7 +311,8 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     weight_rows: tuple[WeightStats, ...] = ()
     if weights and not fake:  # needs data, not timing: also with runs=0
         weight_rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
-    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows)
+    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows,
+                                stats_failures=dict(collector.failures) if collector else {})
     if not fake and runs > 0:
         try:
             measurements = _measure(run, dev, recorder, runs, grad, measurements, say)

@@ -7,11 +7,13 @@ Two strategies, because the devices differ in what is cheap:
   into two reused scratch buffers: ``aminmax``, ``sum``, ``dot``, a sign pass
   for the zeros, and a byte-coded histogram (0.8 ns an element on cached data
   on this machine, 1.2 inside a ResNet-50 capture, against 7.5 for
-  ``std_mean`` + ``histc``; docs/benchmarks.md).  Only tensors with a NaN or
-  Inf pay for counting and masking them.
-* Accelerators: nothing may synchronise per op, so every statistic is
-  computed branch-free into one small vector per node, and all vectors come
-  back to the host in one transfer at the end (:meth:`StatsCollector.finish`).
+  ``std_mean`` + ``histc``; docs/benchmarks.md).  It is taken only where
+  float32 rounding provably cannot misplace a value; tensors with a NaN or
+  Inf, float64 tensors and extreme ranges take the exact float64 path below.
+* Accelerators (and that exact path on CPU): nothing may synchronise per op,
+  so every statistic is computed branch-free in float64 into one small vector
+  per node (stats_device.py), and all vectors come back to the host in one
+  transfer at the end (:meth:`StatsCollector.finish`).
 
 Statistics of complex tensors are taken over magnitudes.  ``std`` is the
 population standard deviation.  Histograms have ``bins`` equal bins over
@@ -24,7 +26,7 @@ import math
 import torch
 
 from ..graph import Histogram, TensorStats
-from .stats_device import DEFAULT_BINS, device_stats_vector
+from .stats_device import DEFAULT_BINS, HEAD, device_stats_vector
 
 # Reductions run chunk by chunk: a chunk of this many elements (2 MB of
 # float32) stays in cache across the passes made over it and its temporaries are
@@ -34,44 +36,8 @@ _CHUNK = 1 << 19
 # Up to this many elements a plain bincount of the byte positions beats counting them in
 # pairs (which pays for 256·(bins+1) counters and for splitting their joint counts).
 _SINGLE_COUNT_MAX = 1 << 16
-
-
-class _LazyFloatChunks:
-    """Float32 chunks of a flat non-float32 tensor, converted one at a time on each pass.
-
-    A list of converted chunks would hold a full-size float copy of a huge
-    half-precision (or complex) tensor at once; this holds one chunk.
-    """
-
-    def __init__(self, flat: torch.Tensor) -> None:
-        self.flat = flat
-
-    def __iter__(self):
-        for i in range(0, self.flat.numel(), _CHUNK):
-            c = self.flat[i : i + _CHUNK]
-            yield (c.abs() if c.is_complex() else c).float()
-
-
-class _FiniteChunks:
-    """The finite values of each chunk, masked afresh on each pass (no full-size copy)."""
-
-    def __init__(self, chunks) -> None:  # noqa: ANN001
-        self.chunks = chunks
-
-    def __iter__(self):
-        for x in self.chunks:
-            fin = torch.isfinite(x)
-            yield x if bool(fin.all()) else x[fin]
-
-
-def _as_float_chunks(t: torch.Tensor):
-    """Flat float32/float64 chunks of ``t``: views when it already is float32/64, else converted lazily."""
-    x = t.detach().reshape(-1)
-    if x.dtype in (torch.float32, torch.float64):
-        return [x] if x.numel() <= _CHUNK else [x[i : i + _CHUNK] for i in range(0, x.numel(), _CHUNK)]
-    if x.numel() <= _CHUNK:
-        return [(x.abs() if x.is_complex() else x).float()]
-    return _LazyFloatChunks(x)
+# Tensors of other dtypes up to this size are converted to float32 whole for the fast path.
+_FAST_CONVERT_MAX = 4 * _CHUNK
 
 
 def _empty_stats(numel: int) -> TensorStats:
@@ -83,44 +49,58 @@ def _empty_stats(numel: int) -> TensorStats:
 # std), "sum of squares minus n·mean²" would lose the spread: it is then taken
 # again around the mean (an activation of 1000 ± 0.01 otherwise reads std 0.25).
 _CANCEL_RATIO = 100.0
+# The float32 fast path is taken only where its rounding is provably harmless:
+# the bin position ``shift + x·scale`` is rounded four times (scale, shift,
+# product, sum), by at most 2**-24·|x|·scale each, so |x|·scale < 2**20 keeps
+# it within a quarter of a bin (truncation maps -0.25 to bin 0 and bins + 0.25
+# to the folded last bin); and
+# magnitudes in [2**-33, 2**50] keep every square and chunk sum of squares
+# normal and finite in float32.  Anything else takes the exact float64 path.
+_POSITION_LIMIT = 2.0 ** 20
+_FAST_MAGNITUDES = (2.0 ** -33, 2.0 ** 50)
+# Positions are cast to int8 (vectorised, see _byte_histogram): bins + 1 must fit.
+_FAST_MAX_BINS = 126
 
 
-def _deviations(chunks, total: float, sumsq: float, finite: int) -> float:  # noqa: ANN001
-    """Σ(x − mean)² of the finite values: from the plain sums when that is safe, else one more pass.
+def _fast_histogram_safe(lo: float, hi: float, bins: int) -> bool:
+    """Whether the float32 fused histogram and sums are exact enough for [lo, hi] (see the limits above)."""
+    mag = max(abs(lo), abs(hi))
+    if bins > _FAST_MAX_BINS or not _FAST_MAGNITUDES[0] <= mag <= _FAST_MAGNITUDES[1]:
+        return False
+    return lo == hi or mag * bins < _POSITION_LIMIT * (hi - lo)
 
-    The second pass subtracts a shift m (the mean, rounded to the data's
-    dtype) and uses Σ(x−m)² − (Σ(x−m))²/n, exact up to the rounding of
-    values close to their mean.
+
+def _deviations(chunks: list[torch.Tensor], total: float, sumsq: float, finite: int) -> float:
+    """Σ(x − mean)² of finite float32 chunks: from the plain sums when that is safe, else one more pass.
+
+    The second pass subtracts a shift m (the mean, rounded to float32) and
+    uses Σ(x−m)² − (Σ(x−m))²/n, exact up to the rounding of values close to
+    their mean.
     """
-    if finite == 0 or not (math.isfinite(total) and math.isfinite(sumsq)):
-        return math.nan  # beyond float64: the spread is not measurable (std None)
     mean = total / finite
     m2 = sumsq - total * mean
     if sumsq <= _CANCEL_RATIO * m2:
         return m2
     s1 = s2 = 0.0
     for x in chunks:
-        if x.numel():
-            y = x - mean
-            s1 += float(y.sum())
-            s2 += float(torch.dot(y, y))
+        y = x - mean
+        s1 += float(y.sum())
+        s2 += float(torch.dot(y, y))
     return max(s2 - s1 * s1 / finite, 0.0)
 
 
-def _finalize(numel: int, total: float, m2: float, lo: float, hi: float, zeros: int,
+def _finalize(numel: int, mean: float | None, std: float | None, lo: float, hi: float, zeros: int,
               nans: int, infs: int, counts: list[int]) -> TensorStats:
-    """``m2`` is Σ(x − mean)² over the finite values."""
-    finite = numel - nans - infs
-    if finite == 0:
+    """Statistics from the finite values' moments and extremes (lo > hi: no finite value)."""
+    if lo > hi:
         return TensorStats(None, None, None, None, None, zeros / numel, nans, infs, None, numel)
     if lo == hi:  # all finite values equal: exact, whatever the rounding of the sums
-        mean, var = lo, 0.0
-    else:
-        mean = min(max(total / finite, lo), hi)
-        var = max(m2 / finite, 0.0)
+        mean, std = lo, 0.0
+    elif mean is not None:
+        mean = min(max(mean, lo), hi)
     return TensorStats(
-        mean=mean if math.isfinite(total) else None,  # sums beyond float64: not measurable
-        std=math.sqrt(var) if math.isfinite(var) and math.isfinite(total) else None,
+        mean=mean,
+        std=std,
         min=lo,
         max=hi,
         abs_max=max(abs(lo), abs(hi)),
@@ -130,38 +110,6 @@ def _finalize(numel: int, total: float, m2: float, lo: float, hi: float, zeros: 
         histogram=Histogram(lo, hi, tuple(int(c) for c in counts)),
         numel=numel,
     )
-
-
-def _histogram_counts(x: torch.Tensor, lo: float, hi: float, bins: int) -> list[int]:
-    """Counts of ``bins`` equal bins over [lo, hi] for finite ``x`` within that range.
-
-    ``torch.histc`` costs about 8 elementwise passes on this CPU, and a plain
-    ``bincount`` into 33 counters stalls on repeated increments of the same
-    counter.  Here: one fused scale-and-shift, a cast to ``uint8`` (truncation
-    is ``floor`` for these non-negative positions), then the bytes are read
-    in pairs as ``int16`` so one ``bincount`` over (bins+1)·256 counters
-    counts two elements per increment; the two marginals of that joint count
-    are the histogram.  About 2.5 elementwise passes in all.  The position of
-    ``hi`` itself is ``bins`` and folds into the last bin, as in ``histc``.
-    """
-    scale = bins / (hi - lo)
-    pos = torch.add(torch.tensor(-lo * scale, dtype=x.dtype), x, alpha=scale)
-    if bins > 254:  # positions do not fit in a byte
-        counts = torch.bincount(pos.clamp_(0, bins).to(torch.int64), minlength=bins + 1)
-    else:
-        # No clamp: x ≥ lo makes positions ≥ -rounding (truncated to 0) and ≤ bins.
-        idx = pos.to(torch.uint8)
-        n = idx.numel()
-        even = n - n % 2
-        width = bins + 1
-        joint = torch.bincount(idx[:even].view(torch.int16), minlength=256 * width)[: 256 * width]
-        joint = joint.reshape(width, 256)[:, :width]  # little-endian: high byte = odd element
-        counts = joint.sum(0) + joint.sum(1)
-        if n % 2:
-            counts[int(idx[-1])] += 1
-    out = counts.tolist()
-    out[bins - 1] += out[bins]
-    return out[:bins]
 
 
 class Scratch:
@@ -194,27 +142,17 @@ class Scratch:
         return views
 
 
-def _sums(x: torch.Tensor) -> tuple[float, float]:
-    """Σx and Σx² of a flat finite chunk, redone in float64 when float32 overflows
-    (sums of values near 3e38, squares beyond about 1.8e19)."""
-    s = float(x.sum())
-    if not math.isfinite(s):
-        s = float(x.sum(dtype=torch.float64))
-    sq = float(torch.dot(x, x))
-    if not math.isfinite(sq):
-        xd = x.double()
-        sq = float(torch.dot(xd, xd))
-    return s, sq
-
-
 def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats | None:
-    """Statistics of a flat float32 tensor in one visit per chunk; None if it holds NaN or Inf.
+    """Statistics of a flat float32 tensor in one visit per chunk; None where the fast path is not exact.
 
     Per chunk: ``aminmax`` (a NaN or infinity shows in min or max, so a finite
     pair proves the chunk finite), ``sum``, ``dot`` for the squares, and
     ``sign`` into the scratch buffer dotted with itself for the non-zeros
-    (skipped when the chunk's range excludes 0).  Then the histogram over the
-    global [min, max], see :func:`_byte_histogram`.
+    (skipped when the chunk's range excludes 0).  Then, when
+    :func:`_fast_histogram_safe` holds for the global [min, max], the
+    histogram (:func:`_byte_histogram`).  None (the caller takes the exact
+    float64 path) for any NaN or Inf, and for ranges where float32 positions
+    or squares would round wrong.
     """
     n = x.numel()
     chunks = [x] if n <= _CHUNK else list(x.split(_CHUNK))
@@ -227,29 +165,35 @@ def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats 
         if not (math.isfinite(fmn) and math.isfinite(fmx)):
             return None
         lo, hi = min(lo, fmn), max(hi, fmx)
-        s, sq = _sums(c)
-        total += s
-        sumsq += sq
+        total += float(c.sum())
+        sumsq += float(torch.dot(c, c))
         if fmn > 0 or fmx < 0:
             nonzero += c.numel()
         else:  # sign(x)·sign(x) summed counts the non-zeros (exact: a chunk is far below 2**24 ones)
             sg = torch.sign(c, out=scratch.get(c.numel())[0])
             nonzero += int(torch.dot(sg, sg))
+    if not _fast_histogram_safe(lo, hi, bins):
+        return None
     if lo == hi:
         counts = [n] + [0] * (bins - 1)
-    elif bins > 254:
-        counts = [0] * bins
-        for c in chunks:
-            counts = [a + b for a, b in zip(counts, _histogram_counts(c, lo, hi, bins))]
     else:
         counts = _byte_histogram(chunks, lo, hi, bins, scratch)
-    return _finalize(n, total, _deviations(chunks, total, sumsq, n), lo, hi, n - nonzero, 0, 0, counts)
+    m2 = _deviations(chunks, total, sumsq, n)
+    return _finalize(n, total / n, math.sqrt(max(m2 / n, 0.0)), lo, hi, n - nonzero, 0, 0, counts)
 
 
 def _byte_histogram(chunks: list[torch.Tensor], lo: float, hi: float, bins: int, scratch: Scratch) -> list[int]:
-    """:func:`_histogram_counts` over finite float32 chunks, with its passes written into ``scratch``.
+    """Counts of ``bins`` equal bins over [lo, hi] of finite float32 chunks, passes written into ``scratch``.
 
-    The joint pair counts are summed over all chunks and split into the
+    ``torch.histc`` costs about 8 elementwise passes on this CPU, and a plain
+    ``bincount`` into 33 counters stalls on repeated increments of the same
+    counter.  Here: one fused scale-and-shift, a cast to a byte (truncation
+    toward zero: positions down to -0.25 land in bin 0, see
+    :data:`_POSITION_LIMIT`), then the bytes are read in pairs as ``int16``
+    so one ``bincount`` over (bins+1)·256 counters counts two elements per
+    increment; the two marginals of that joint count are the histogram.
+    The position of ``hi`` itself is ``bins`` and folds into the last bin, as
+    in ``histc``.  The joint pair counts are summed over all chunks and split into the
     histogram once, so a chunk costs three kernels (scale-and-shift, byte
     cast, ``bincount``) and no host read.  The cast goes to ``int8``, not
     ``uint8``: positions fit either, and torch's float-to-int8 cast is
@@ -290,73 +234,43 @@ def _byte_histogram(chunks: list[torch.Tensor], lo: float, hi: float, bins: int,
 def cpu_stats(t: torch.Tensor, bins: int = DEFAULT_BINS, scratch: Scratch | None = None) -> TensorStats:
     """Statistics with host reads allowed (CPU tensors).
 
-    Finite float32 tensors take :func:`_float32_stats`.  Other dtypes are
-    converted chunk by chunk; one ``aminmax`` per chunk tells whether there
-    is any NaN or Inf, and only then are non-finite values counted and masked
-    out before the same reductions.
+    Finite float32 tensors (and half-precision and float8 ones of up to a few
+    chunks, converted exactly to float32) take :func:`_float32_stats` when
+    their range allows it.  Everything else — float64, NaN/Inf, huge tensors
+    of other dtypes, ranges where float32 rounding would misplace a value —
+    takes the exact float64 reduction of :mod:`.stats_device`, chunked, so
+    no full-size copy is held.
     """
     numel = t.numel()
     if numel == 0:
         return _empty_stats(0)
-    if t.dtype == torch.float32:
-        fast = _float32_stats((t.detach() if t.requires_grad else t).reshape(-1), bins, scratch or Scratch())
+    x = (t.detach() if t.requires_grad else t).reshape(-1)
+    if x.is_complex() and x.numel() <= _FAST_CONVERT_MAX:
+        x = x.abs().float()
+    elif x.dtype != torch.float32 and x.dtype != torch.float64 and x.numel() <= _FAST_CONVERT_MAX:
+        x = x.float()  # exact: every narrower float type is a subset of float32
+    if x.dtype == torch.float32:
+        fast = _float32_stats(x, bins, scratch or Scratch())
         if fast is not None:
             return fast
-    chunks = _as_float_chunks(t)
-    lo, hi = math.inf, -math.inf
-    all_finite = True
-    for x in chunks:
-        mn, mx = torch.aminmax(x)
-        fmn, fmx = float(mn), float(mx)
-        # min()/max() skip NaN silently, so non-finite chunks are noted on their own
-        all_finite = all_finite and math.isfinite(fmn) and math.isfinite(fmx)
-        lo, hi = min(lo, fmn), max(hi, fmx)
-    nans = infs = 0
-    if not all_finite:
-        lo, hi = math.inf, -math.inf
-        for x in chunks:
-            fin = torch.isfinite(x)
-            n_fin = int(fin.sum())
-            n_nan = int(torch.isnan(x).sum())
-            nans += n_nan
-            infs += x.numel() - n_fin - n_nan
-            if n_fin:
-                mn, mx = torch.aminmax(x[fin] if n_fin < x.numel() else x)
-                lo, hi = min(lo, float(mn)), max(hi, float(mx))
-            del x, fin
-        chunks = _FiniteChunks(chunks)
-    total = sumsq = 0.0
-    zeros = 0
-    for x in chunks:
-        if not x.numel():
-            continue
-        s, sq = _sums(x)
-        total += s
-        sumsq += sq
-        # sign(x)·sign(x) summed counts the non-zeros (exact: a chunk is far below 2**24 ones).
-        sg = x.sign()
-        zeros += x.numel() - int(torch.dot(sg, sg))
-    counts = [0] * bins
-    if lo <= hi:
-        if lo == hi:
-            counts[0] = numel - nans - infs
-        else:
-            for x in chunks:
-                if x.numel():
-                    counts = [c + v for c, v in zip(counts, _histogram_counts(x, lo, hi, bins))]
-    return _finalize(numel, total, _deviations(chunks, total, sumsq, numel - nans - infs), lo, hi, zeros, nans, infs,
-                     counts)
+    return stats_from_vector(device_stats_vector(t, bins).tolist(), bins)
 
 
 def stats_from_vector(v: list[float], bins: int = DEFAULT_BINS) -> TensorStats:
+    """Statistics from a vector of :func:`~.stats_device.device_stats_vector` (layout ``HEAD``)."""
     numel = int(v[0])
     if numel == 0:
         return _empty_stats(0)
-    lo, hi = v[3], v[4]
-    counts = [int(c) for c in v[8 : 8 + bins]]
+    mean_s, m2_s, lo, hi, zeros, nans, infs, k = v[1:len(HEAD)]
+    finite = numel - int(nans) - int(infs)
+    counts = [int(c) for c in v[len(HEAD) : len(HEAD) + bins]]
     if lo == hi:  # all finite values equal: one bin, as on the CPU path
         counts = [sum(counts)] + [0] * (bins - 1)
-    return _finalize(numel, v[1], v[2], lo, hi, int(v[5]), int(v[6]), int(v[7]), counts)
+    mean = std = None
+    if finite:
+        mean = math.ldexp(mean_s, int(k))
+        std = math.ldexp(math.sqrt(max(m2_s / finite, 0.0)), int(k))
+    return _finalize(numel, mean, std, lo, hi, int(zeros), int(nans), int(infs), counts)
 
 
 class StatsCollector:
@@ -370,13 +284,19 @@ class StatsCollector:
         self._versions: dict[int, int] = {}  # node id -> version counter of the tensor when reduced
         self._shared: dict[int, int] = {}    # node id -> node id whose statistics it shares
         self._scratch = Scratch()
+        # node id -> why its statistics could not be taken (the node gets ``stats: null`` and a warning)
+        self.failures: dict[int, str] = {}
 
     def __call__(self, node_id: int, t: torch.Tensor) -> None:
         deferred = self.deferred if self.deferred is not None else t.device.type != "cpu"
-        if deferred:
-            self._pending.append((node_id, device_stats_vector(t, self.bins)))
-        else:
-            self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
+        try:
+            if deferred:
+                self._pending.append((node_id, device_stats_vector(t, self.bins)))
+            else:
+                self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
+        except Exception as exc:  # noqa: BLE001 - statistics of one output never kill the report
+            self.failures[node_id] = _failure(exc)
+            return
         version = _version(t)
         if version is not None:
             self._versions[node_id] = version
@@ -399,12 +319,20 @@ class StatsCollector:
             for items in by_device.values():
                 rows = torch.stack([v for _, v in items]).cpu().tolist()
                 for (node_id, _), row in zip(items, rows):
-                    self._ready[node_id] = stats_from_vector(row, self.bins)
+                    try:
+                        self._ready[node_id] = stats_from_vector(row, self.bins)
+                    except Exception as exc:  # noqa: BLE001 - as in __call__
+                        self.failures[node_id] = _failure(exc)
             self._pending.clear()
         for node_id, source_id in self._shared.items():
             if source_id in self._ready:
                 self._ready[node_id] = self._ready[source_id]
         return dict(sorted(self._ready.items()))
+
+
+def _failure(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _version(t: torch.Tensor) -> int | None:

@@ -45,7 +45,7 @@ def _weight_from(name: str, s: TensorStats) -> WeightStats:
     norm = None
     if s.mean is not None and s.std is not None:
         n_fin = s.numel - s.nan_count - s.inf_count
-        norm = math.sqrt(max((s.std ** 2 + s.mean ** 2) * n_fin, 0.0))
+        norm = math.hypot(s.std, s.mean) * math.sqrt(n_fin)  # √(Σx²) without squaring values near the limits
     return WeightStats(name, norm, s.mean, s.std, s.min, s.max, s.histogram)
 
 

@@ -1,5 +1,5 @@
 """Cost rules: import the rule modules so they register, then expose lookups."""
-from . import matmul_rules, onnx_rules, pointwise_rules  # noqa: F401  (registration side effects)
+from . import fused_rules, matmul_rules, onnx_rules, pointwise_rules  # noqa: F401  (registration side effects)
 from .registry import Cost, cost_of, lookup, rule_table
 
 CONVENTIONS = """\
@@ -13,8 +13,12 @@ This page is generated from the cost registry (`mevreport/costs/`) by
   `baddbmm` / `matmul` / `einsum` / `mv` / `dot`, recurrent layers, and attention
   (Q·Kᵀ and A·V over the full L×S square, masks and causality ignored) in every
   kernel PyTorch may pick, including `_scaled_dot_product_flash_attention_for_cpu`
-  and the `nn.MultiheadAttention` fast path `_native_multi_head_attention`.
-  Bias adds are not MACs.
+  and the `nn.MultiheadAttention` fast path `_native_multi_head_attention`;
+  the fused `nn.TransformerEncoderLayer` fast path
+  `_transformer_encoder_layer_fwd`; grouped (MoE expert) and scaled (float8)
+  matmuls `_grouped_mm`, `_scaled_grouped_mm`, `_scaled_mm`; and the backward
+  kernels (`convolution_backward`, attention backward) by
+  `torch.utils.flop_counter`'s own formulas. Bias adds are not MACs.
 * **FLOPs** = 2 × MACs + every other op by the table below: bias adds 1 per
   output element, elementwise ops and activations 1 per output element,
   softmax 5 per element, norms by their formula, reductions 1 per input
@@ -24,6 +28,12 @@ This page is generated from the cost registry (`mevreport/costs/`) by
 * Ops are counted at the level PyTorch dispatches them (aten): `nn.Linear` on a
   3-d input is a view, an `addmm` (or `mm` without bias) and a view; `einsum`
   arrives as `bmm`; `F.scaled_dot_product_attention` as the kernel it picked.
+  Under `--capture export`, an `einsum` of three or more operands is counted
+  as torch contracts it, pair by pair (left to right, or opt_einsum's path
+  when torch uses it), not as one product over every index.
+* Every aten op `torch.utils.flop_counter` counts has a rule here (a test
+  walks its registry), and every registered name is an op of the installed
+  torch (a test resolves each).
 * An op with no rule is **not** counted as zero: it is listed under
   `uncounted_ops` in the report and flagged on its node.
 

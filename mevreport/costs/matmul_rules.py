@@ -9,6 +9,8 @@ are ignored (DESIGN §3).
 """
 from __future__ import annotations
 
+import torch
+
 from ..graph import Node, TensorMeta
 from .registry import Cost, arg, out_numel, prod, register, tensor_args
 
@@ -186,44 +188,74 @@ def native_mha_cost(node: Node) -> Cost:
     return Cost(macs, 2 * macs + bias_adds + SOFTMAX_FLOPS_PER_ELEMENT * b * heads * l * s)
 
 
-def _einsum_sizes(lhs: list[str], operands: list[TensorMeta]) -> dict[str, int]:
-    """Size of every index letter; ellipsis dims become indices ``…0``, ``…1``."""
-    sizes: dict[str, int] = {}
-    for spec, t in zip(lhs, operands):
-        tokens: list[str] = []
-        rest = spec
-        while rest:
-            if rest.startswith("..."):
-                tokens.append("...")
-                rest = rest[3:]
-            else:
-                tokens.append(rest[0])
-                rest = rest[1:]
-        n_ell = len(t.shape) - (len(tokens) - (1 if "..." in tokens else 0))
-        dims = iter(t.shape)
-        for tok in tokens:
-            if tok == "...":
-                ell = [next(dims) for _ in range(n_ell)]
-                # right-align ellipsis dims across operands, as broadcasting does
-                for i, d in enumerate(reversed(ell)):
-                    sizes[f"…{i}"] = max(sizes.get(f"…{i}", 1), d)
-            else:
-                d = next(dims)
-                sizes[tok] = max(sizes.get(tok, 1), d)
-    return sizes
+def _einsum_tokens(spec: str, rank: int) -> list[str]:
+    """Index names of one operand; ellipsis dims become ``…0``, ``…1`` (right-aligned, as broadcasting)."""
+    letters = spec.replace("...", "")
+    n_ell = rank - len(letters)
+    out: list[str] = []
+    rest = spec
+    while rest:
+        if rest.startswith("..."):
+            out.extend(f"…{i}" for i in reversed(range(n_ell)))
+            rest = rest[3:]
+        else:
+            out.append(rest[0])
+            rest = rest[1:]
+    return out
 
 
-@register("aten.einsum", formula="MACs = product of the sizes of all distinct indices (two or more operands); "
-                                 "one operand: numel(input) adds if it reduces; FLOPs 2·MACs")
+def _pairwise_path(n: int, shapes: list[tuple[int, ...]], equation: str) -> list[tuple[int, int]]:
+    """The order torch.einsum contracts its operands in: opt_einsum's path when torch uses it,
+    else left to right."""
+    if n > 2 and torch.backends.opt_einsum.is_available() and torch.backends.opt_einsum.enabled:
+        import opt_einsum
+
+        strategy = torch.backends.opt_einsum.strategy or "auto"
+        path, _ = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=strategy)
+        return [tuple(p) for p in path]
+    return [(0, 1)] * (n - 1)
+
+
+@register("aten.einsum", formula="contracted pairwise as torch executes it (left to right, or opt_einsum's "
+                                 "path when enabled): each pair costs the product of the sizes of its "
+                                 "indices, less those summed out of one operand alone; one operand: "
+                                 "numel(input) adds if it reduces; FLOPs 2·MACs")
 def einsum_cost(node: Node) -> Cost:
     equation = str(node.args[0]).replace(" ", "")
     operands = tensor_args(node)
-    lhs = equation.split("->")[0].split(",")
     if len(operands) == 1:
         reduces = operands[0].numel != out_numel(node)
         return Cost(0, operands[0].numel if reduces else 0)
-    macs = prod(list(_einsum_sizes(lhs, operands).values()))
+    path = _pairwise_path(len(operands), [t.shape for t in operands], equation)
+    macs = einsum_macs(equation, operands, len(node.outputs[0].shape) if node.outputs else 0, path)
     return Cost(macs, 2 * macs)
+
+
+def einsum_macs(equation: str, operands: list[TensorMeta], out_rank: int,
+                path: list[tuple[int, int]] | None = None) -> int:
+    """MACs of an einsum of two or more operands contracted pairwise along ``path`` (default left to right)."""
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = [_einsum_tokens(spec, len(t.shape)) for spec, t in zip(lhs.split(","), operands)]
+    sizes: dict[str, int] = {}
+    for toks, t in zip(terms, operands):
+        for tok, d in zip(toks, t.shape):
+            sizes[tok] = max(sizes.get(tok, 1), int(d))
+    if arrow:
+        out = set(_einsum_tokens(rhs, out_rank))
+    else:  # implicit output: ellipsis dims and the letters used once
+        flat = [tok for toks in terms for tok in toks]
+        out = {tok for tok in flat if tok.startswith("…") or flat.count(tok) == 1}
+    sets = [set(toks) for toks in terms]
+    macs = 0
+    for i, j in path or [(0, 1)] * (len(sets) - 1):
+        a, b = sets[i], sets[j]
+        rest = [s for k, s in enumerate(sets) if k not in (i, j)]
+        needed = out.union(*rest)
+        # an index only one side has and nothing later needs is summed out of that side first (no MACs)
+        used = (a & b) | ((a | b) & needed)
+        macs += prod([sizes[tok] for tok in used])
+        sets = rest + [(a | b) & needed]
+    return macs
 
 
 @register("aten.mkldnn_rnn_layer",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..graph import Node, TensorMeta
-from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT, _attention, _einsum_sizes
+from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT, _attention, einsum_macs
 from .registry import ZERO, Cost, prod, register
 
 OnnxRule = Callable[[Node], Optional[Cost]]
@@ -103,7 +103,7 @@ def matmul_nbits_cost(node: Node) -> Cost:
     return matmul_cost(node)
 
 
-@_reg("Einsum", "as aten.einsum: MACs = product of the sizes of all distinct indices (two or more operands); FLOPs 2·MACs")
+@_reg("Einsum", "as aten.einsum, contracted pairwise left to right; FLOPs 2·MACs")
 def einsum_cost(node: Node) -> Cost:
     equation = str(node.kwarg("equation", "")).replace(" ", "")
     operands = [t for t in node.args if isinstance(t, TensorMeta)]
@@ -111,7 +111,7 @@ def einsum_cost(node: Node) -> Cost:
     assert y is not None
     if len(operands) == 1:
         return Cost(0, operands[0].numel if operands[0].numel != y.numel else 0)
-    macs = prod(list(_einsum_sizes(equation.split("->")[0].split(","), operands).values()))
+    macs = einsum_macs(equation, operands, len(y.shape))  # pairwise, left to right
     return Cost(macs, 2 * macs)
 
 

@@ -40,7 +40,7 @@ zero_ arange linspace scalar_tensor tensor cat stack hstack vstack index_select 
 index index_put index_put_ scatter scatter_ masked_select masked_scatter repeat repeat_interleave tile roll
 flip constant_pad_nd pad tril triu tril_ triu_ diagonal diag_embed _local_scalar_dense item rand randn
 randint rand_like randn_like randint_like bernoulli bernoulli_ normal_ uniform_ random_ exponential_
-multinomial set_ resize_ _unsafe_index zeros_like_ dropout alpha_dropout feature_dropout one_hot
+multinomial set_ resize_ _unsafe_index dropout alpha_dropout feature_dropout one_hot
 _assert_async _assert_tensor_metadata sym_constrain_range_for_size select_scatter slice_scatter
 _pin_memory pin_memory _has_compatible_shallow_copy_type upsample_nearest1d upsample_nearest2d
 upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
@@ -51,7 +51,7 @@ unsafe_chunk _reshape_copy view_as split_copy type_as tensor_split swapaxes sque
 
 _REDUCTIONS = """
 sum mean amax amin max min argmax argmin prod all any norm linalg_vector_norm logsumexp cumsum cumprod
-nansum nanmean count_nonzero aminmax topk kthvalue median nanmedian mode
+nansum nanmean count_nonzero aminmax topk kthvalue median nanmedian mode histc bincount
 """.split()
 
 
@@ -153,14 +153,14 @@ def _window(kernel: object, ndim: int) -> int:
 
 @register("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
           "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",
-          "aten.avg_pool3d", "aten.lp_pool2d",
+          "aten.avg_pool3d",
           formula="prod(kernel) per output element")
 def pool_cost(node: Node) -> Cost:
     ndim = int(next(c for c in node.op.split(".")[1] if c.isdigit()))
     return Cost(0, out_numel(node) * _window(arg(node, 1, "kernel_size"), ndim))
 
 
-@register("aten._adaptive_avg_pool1d", "aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d",
+@register("aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d",
           "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d",
           "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
           formula="1 per input element (each input read into a window once, for non-overlapping windows)")

@@ -31,7 +31,7 @@ _VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
 SCRIPTS = ("report.js", "graph.js")
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
-    "uncounted_op": "Uncounted op", "capture_note": "Capture note",
+    "uncounted_op": "Uncounted op", "capture_note": "Capture note", "stats_failed": "Statistics failed",
 }
 
 
@@ -149,7 +149,7 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         {"label": "Parameters", "value": fmt.count(t.params),
          "detail": f"{fmt.count(t.trainable_params)} trainable, {fmt.count(t.frozen_params)} frozen; "
                    f"{fmt.nbytes(t.param_bytes)}", "href": "#modules"},
-        {"label": "Compute", "value": fmt.count(t.macs, "MACs"), "detail": fmt.count(t.flops, "FLOPs"), "href": "#ops"},
+        _compute_card(report),
         {"label": "Peak activation memory", "value": fmt.nbytes(t.peak_activation_bytes),
          "detail": f"estimated from liveness{measured}", "href": "#plot-memory"},
         {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
@@ -161,6 +161,20 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
          "detail": f"{len(report.warnings) - len(real_warnings)} capture notes", "href": "#warnings",
          "alert": bool(real_warnings)},
     ]
+
+
+def _compute_card(report: Report) -> dict[str, Any]:
+    """MACs and FLOPs; with uncounted ops the figures are lower bounds, and the card says so and by how many ops."""
+    t = report.totals
+    missing = sum(u.count for u in report.uncounted_ops)
+    if not missing:
+        return {"label": "Compute", "value": fmt.count(t.macs, "MACs"), "detail": fmt.count(t.flops, "FLOPs"),
+                "href": "#ops"}
+    kinds = len(report.uncounted_ops)
+    return {"label": "Compute (lower bound)", "value": "≥ " + fmt.count(t.macs, "MACs"),
+            "detail": f"≥ {fmt.count(t.flops, 'FLOPs')}; lower bound: {missing:,} op{'s' if missing != 1 else ''} "
+                      f"({kinds} kind{'s' if kinds != 1 else ''}) without a cost rule are not counted",
+            "href": "#warnings", "alert": True}
 
 
 def warning_rows(report: Report) -> list[dict[str, Any]]:
