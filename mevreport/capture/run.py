@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from ..errors import ModelRunError, UsageError
-from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo, WeightStats
-from .dispatch import OpRecorder, TensorNames, dtype_name
+from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
+from .dispatch import OpRecorder, TensorNames
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
+from .nodes import InputRef, ParamRef, dtype_name, module_infos, output_node_ids
 from .parts import CaptureParts
 from .stats import StatsCollector
 from .weight_stats import weight_stats_all
@@ -128,7 +129,7 @@ def _model_on(model: nn.Module, device: torch.device, current: torch.device, ten
 def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: TensorNames) -> None:
     for arg_name, value in argument_names(model, args, kwargs):
         for leaf_name, t in named_leaves(value, arg_name):
-            names[t] = "input:" + leaf_name
+            names[t] = InputRef(leaf_name)
 
 
 def _is_exported_module(model: nn.Module) -> bool:
@@ -218,13 +219,13 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     if fake:
         run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev)
         for pname, t in state.items():
-            names[t] = pname
+            names[t] = ParamRef(pname)
     else:
         fake_ctx = contextlib.nullcontext()
         args = map_tensors(args, lambda t: t.to(dev))
         kwargs = map_tensors(kwargs, lambda t: t.to(dev))
         for pname, t in tensors.unique():
-            names[t] = pname
+            names[t] = ParamRef(pname)
         run = lambda: model(*args, **kwargs)  # noqa: E731
     _input_names(model, args, kwargs, names)
 
@@ -236,11 +237,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     try:
         with fake_ctx, grad_ctx, tracker.active(), recorder:
             output = run()
-        output_ids: list[int] = []
-        for t in iter_output_tensors(output):
-            pid = recorder.producer.get(t)
-            if pid is not None and pid not in output_ids:
-                output_ids.append(pid)
+        output_ids = output_node_ids(recorder.ref(t) for t in iter_output_tensors(output))
     except ModelRunError:
         raise
     except Exception as exc:  # the model's own failure: name where it happened
@@ -268,12 +265,8 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: {first}); "
                                 f"skip timing with --runs 0 (runs=0 in the API)", op=failing_call(exc)) from exc
-    modules = tuple(
-        ModuleInfo(path=p, class_name=tracker.class_names[p], calls=tracker.calls[p], params=param_counts.get(p, 0),
-                   depth=0 if p == "" else p.count(".") + 1)
-        for p in tracker.order
-    )
-    return CaptureParts(tuple(recorder.nodes), modules, tuple(output_ids), measurements, "dispatch")
+    modules = module_infos(tracker.order, tracker.class_names, tracker.calls, param_counts)
+    return CaptureParts(tuple(recorder.nodes), modules, output_ids, measurements, "dispatch")
 
 
 def _measure(run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int, grad: bool,
