@@ -150,9 +150,10 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
             module_call=n.module_call, uncounted=cost is None,
         ))
 
-    timed = bool(m.node_latency_ms)
-    agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0] for mod in graph.modules}
-    agg.setdefault("", [0, 0, 0.0, 0, 0])
+    # A module's latency is the sum of its ops' times, so only a module whose every op was
+    # timed has one: a partial sum would be a figure nobody measured.
+    agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0, 0] for mod in graph.modules}
+    agg.setdefault("", [0, 0, 0.0, 0, 0, 0])
     for rn in nodes:
         for p in _prefixes(rn.module_path):
             row = agg.get(p)
@@ -160,12 +161,20 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
                 continue
             row[0] += rn.macs or 0
             row[1] += rn.flops or 0
-            row[2] += rn.latency_ms or 0.0
+            if rn.latency_ms is None:
+                row[5] += 1
+            else:
+                row[2] += rn.latency_ms
             row[3] += rn.output_bytes
             row[4] += 1
+
+    def module_latency(path: str) -> float | None:
+        row = agg[path]
+        return row[2] if m.node_latency_ms and not row[5] else None
+
     module_rows = tuple(
         ModuleRow(path=mod.path, class_name=mod.class_name, params=mod.params, macs=int(agg[mod.path][0]),
-                  flops=int(agg[mod.path][1]), latency_ms=agg[mod.path][2] if timed else None,
+                  flops=int(agg[mod.path][1]), latency_ms=module_latency(mod.path),
                   activation_bytes=int(agg[mod.path][3]), calls=mod.calls, depth=mod.depth, nodes=int(agg[mod.path][4]))
         for mod in graph.modules
     )

@@ -37,7 +37,7 @@ from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, module_infos,
 from .parts import CaptureParts
 from .stats import StatsCollector
 from .weight_stats import model_weight_stats
-from .timing import forward_latency
+from .timing import forward_latency, node_medians
 
 
 class ExportFailed(Exception):
@@ -245,12 +245,6 @@ class ObservingInterpreter(fx.Interpreter):
         return self.cpu_ms
 
 
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
-
-
 def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, names: Any,
                  fake: bool, stats: bool, runs: int, grad: bool, param_counts: dict[str, int],
                  say: Callable[[str], None], weights: bool) -> CaptureParts:
@@ -300,13 +294,12 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
             return CaptureParts(tuple(nodes), modules, output_ids, Measurements(node_stats=node_stats, notes=notes),
                                 "export")
         say(f"timing {runs} runs")
-        samples: dict[int, list[float]] = {}
+        samples = []
         for _ in range(runs):
             timer = ObservingInterpreter(gm, fx_ids, None, dev)
             timer.run(*flat)
-            for i, ms in timer.times_ms().items():
-                samples.setdefault(i, []).append(ms)
-        node_latency = {i: _median(samples[i]) for i in sorted(samples)}
+            samples.append(timer.times_ms())
+        node_latency = node_medians(samples)
         fwd, spread, peak = forward_latency(lambda: gm(*flat), dev, runs)
     weight_rows = model_weight_stats(model) if weights else ()
     return CaptureParts(tuple(nodes), modules, output_ids, Measurements(

@@ -143,7 +143,11 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         latency = {"value": "not measured", "detail": "fake tensors" if report.capture.fake else "timing was off"}
     else:
         spread = f", spread {fmt.ms(t.latency_spread_ms)}" if t.latency_spread_ms is not None and t.latency_runs > 1 else ""
-        latency = {"value": fmt.ms(t.latency_ms), "detail": f"median of {t.latency_runs} run{'s' if t.latency_runs != 1 else ''}{spread}"}
+        timed_ops = sum(1 for n in report.nodes if n.latency_ms is not None)
+        per_op = "" if timed_ops == len(report.nodes) else (
+            f"; per-op times for {timed_ops:,} of {len(report.nodes):,} ops" if timed_ops else "; no per-op times")
+        latency = {"value": fmt.ms(t.latency_ms),
+                   "detail": f"median of {t.latency_runs} run{'s' if t.latency_runs != 1 else ''}{spread}{per_op}"}
     real_warnings = [w for w in report.warnings if w.kind != "capture_note"]
     return [
         {"label": "Parameters", "value": fmt.count(t.params),
