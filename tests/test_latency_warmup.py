@@ -105,3 +105,28 @@ def test_model_that_runs_only_once_says_to_skip_timing():
     with pytest.raises(mevreport.errors.ModelRunError, match="skip timing with --runs 0"):
         capture(Once(), torch.randn(2), runs=2)
     assert capture(Once(), torch.randn(2), runs=0).nodes[0].op == "aten.mul.Tensor"
+
+
+def test_a_module_that_changes_its_class_is_left_as_it_became():
+    """Lazy modules turn into their real class on the first call and drop their init hooks;
+    putting their old attributes back would leave a half-lazy module that fails on the next call."""
+    from mevreport.capture.state import attributes_kept
+
+    class Real(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    class Becomes(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pending = True
+
+        def forward(self, x):
+            del self.pending
+            self.__class__ = Real
+            return x * 2
+
+    m = torch.nn.Sequential(Becomes())
+    with attributes_kept(m):
+        m(torch.ones(2))
+    assert type(m[0]) is Real and not hasattr(m[0], "pending")

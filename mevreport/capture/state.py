@@ -57,7 +57,9 @@ def attributes_kept(root: nn.Module) -> Iterator[None]:
     A forward that registers a buffer on its first call, fills a cache or
     counts its calls changes its module; the capture's calls would otherwise
     leave those changes behind.  Tensor values written in place are not
-    attributes: :func:`model_on` restores buffer values.
+    attributes: :func:`model_on` restores buffer values.  A module whose
+    class changed (a lazy module materialised by its first call) is left as
+    it became, initialised, as every call would leave it.
     """
     saved = []
     seen: set[int] = set()
@@ -73,11 +75,15 @@ def attributes_kept(root: nn.Module) -> Iterator[None]:
                     contents.append((v, copy.copy(v)))
                 except Exception:  # a container subclass that cannot be copied: its binding still is kept
                     pass
-        saved.append((module, bindings, contents))
+        saved.append((module, type(module), bindings, contents))
     try:
         yield
     finally:
-        for module, bindings, contents in saved:
+        for module, cls, bindings, contents in saved:
+            if type(module) is not cls:
+                # a lazy module (``nn.LazyLinear``) became its real class on the first call and
+                # dropped its initialisation hooks: putting them back would break it
+                continue
             d = module.__dict__
             for k in [k for k in d if k not in bindings]:
                 del d[k]
