@@ -2,11 +2,18 @@
 masks, index tables, bias slices, anchor grids and discarded ``log(0)`` are not (issue 12)."""
 from __future__ import annotations
 
+import re
+import warnings
+
+import pytest
 import torch
 
 import mevreport
+from mevreport.analyze import _CREATION_OPS, op_short
 from mevreport.flow import input_dependent, non_finite_origins, reaches_output
 from mevreport.graph import Node, TensorMeta, TensorStats
+from mevreport.render.html import render_html, summary_cards
+from mevreport.report import WarningCount
 
 from . import models_alarms as A
 
@@ -133,11 +140,6 @@ def test_non_finite_flow_through_the_graph():
 
 def test_warning_count_is_one_number_on_the_page():
     """The header link and the Warnings card once counted differently (capture notes in one, not the other)."""
-    import re
-
-    from mevreport.render.html import render_html, summary_cards
-    from mevreport.report import WarningCount
-
     torch.manual_seed(0)
     r = mevreport.analyze(A.ManyWarnings(), torch.randn(4, 64), runs=0, capture="export")
     got = sorted(w.kind for w in r.warnings)
@@ -153,8 +155,6 @@ def test_warning_count_is_one_number_on_the_page():
 
 
 def _mostly_zero_nodes(r):
-    from mevreport.analyze import _CREATION_OPS, op_short
-
     return [n for n in r.nodes if n.stats and n.stats.numel >= 16 and n.stats.zero_fraction >= 0.99
             and op_short(n.op) not in _CREATION_OPS]
 
@@ -162,9 +162,7 @@ def _mostly_zero_nodes(r):
 def test_hf_swin_and_detr_masks_and_constants_raise_nothing():
     """Issue 12 measured 50 dead-activation warnings on swin_t and 38 on DETR, all on shifted-window
     masks, padding masks and position constants; tiny configs of both have the same structure."""
-    import warnings
-
-    transformers = __import__("pytest").importorskip("transformers")
+    transformers = pytest.importorskip("transformers")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
