@@ -73,3 +73,31 @@ class CopyingComposites(nn.Module):
         d = b.float()                # already float32: the same tensor
         e = y.flatten()              # not viewable: a copy, 120 bytes
         return a, b, c, d, e
+
+
+# Steps for random chains (tests/test_node_parity.py): each keeps the tensor 2-d with even sides.
+STEPS = {
+    "mul": lambda x: x * 2.0,                                       # new storage
+    "t_contiguous": lambda x: x.t().contiguous(),                   # a copy (the transpose is a view)
+    "t_reshape": lambda x: x.t().reshape(-1).view(x.shape[1], x.shape[0]),  # a copy: not viewable flat
+    "view_reshape": lambda x: x.reshape(-1).view(x.shape),          # views only
+    "split_cat": lambda x: torch.cat(x.split(2, dim=0), 0),         # views, then one copy
+    "chunk_cat": lambda x: torch.cat(list(reversed(x.chunk(2, dim=1))), 1),
+    "inplace": lambda x: x.add_(1.0).relu_(),                       # in place: nothing new
+    "slice_cat": lambda x: torch.cat([x[1:], x[:1]], 0),            # slices are views
+    "to_same": lambda x: x.float() + 0.0,                           # a no-op ``to``, then an add
+}
+
+
+class Chain(nn.Module):
+    """A chain of :data:`STEPS` on a private copy of the input."""
+
+    def __init__(self, steps: list[str]) -> None:
+        super().__init__()
+        self.steps = list(steps)
+
+    def forward(self, x):
+        x = x * 1.0
+        for name in self.steps:
+            x = STEPS[name](x)
+        return x

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mevreport
 from mevreport.capture import capture
@@ -161,3 +163,20 @@ def test_alias_sources_from_schemas():
     base = torch.randn(4, 4)
     assert shares_storage(base.t(), base) and not shares_storage(base.t().contiguous(), base)
     assert shares_storage(base, None)  # nothing to compare: trust the schema
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(sorted(V.STEPS)), min_size=1, max_size=5))
+def test_random_view_chains_cost_the_same_memory_under_both_methods(steps):
+    """Op names and counts may differ (export keeps composites); activation bytes, the peak
+    and the bytes of every copy may not."""
+    d = mevreport.analyze(V.Chain(steps), torch.randn(4, 6), runs=0, stats=False, capture="dispatch")
+    e = mevreport.analyze(V.Chain(steps), torch.randn(4, 6), runs=0, stats=False, capture="export")
+    assert e.capture.method == "export"
+    assert e.totals.activation_bytes == d.totals.activation_bytes
+    assert e.totals.peak_activation_bytes == d.totals.peak_activation_bytes
+    assert sorted(n.output_bytes for n in e.nodes if n.output_bytes) == \
+        sorted(n.output_bytes for n in d.nodes if n.output_bytes)
+    # every allocating step is one (4, 6) float32 tensor: the first ``x * 1.0`` plus one per copying step
+    copies = sum(1 for s in steps if s not in ("view_reshape", "inplace"))
+    assert d.totals.activation_bytes == (1 + copies) * 24 * F32
