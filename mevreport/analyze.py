@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .costs import cost_of
+from .flow import input_dependent, non_finite_origins, reaches_output
 from .graph import Graph, Node, TensorStats
 from .report import (
     SCHEMA_VERSION, CaptureSummary, Environment, InputSummary, ModelInfo, ModuleRow, ParamSummary, Report,
@@ -89,18 +90,26 @@ def _prefixes(path: str) -> list[str]:
 
 def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list[ReportWarning]:
     out: list[ReportWarning] = []
+    stats = graph.measurements.node_stats
     # Infinities written by creation and masking ops (a causal mask filled with -inf) are
     # deliberate; a NaN never is.
-    first_bad = next((n for n in nodes if n.stats and (
-        n.stats.nan_count or (n.stats.inf_count and op_short(n.op) not in _CREATION_OPS))), None)
-    if first_bad is not None:
-        s = first_bad.stats
+    deliberate = {n.id for n in nodes if n.stats and not n.stats.nan_count and op_short(n.op) in _CREATION_OPS}
+    reported = False
+    for origin in non_finite_origins(graph.nodes, stats, deliberate):
+        n = nodes[origin]
+        s = n.stats
         assert s is not None
-        out.append(ReportWarning(
-            "nan_origin", first_bad.id,
-            f"first NaN/Inf produced by node {first_bad.id} ({op_short(first_bad.op)}) in module "
-            f"'{first_bad.module_path or '<root>'}': {s.nan_count} NaN, {s.inf_count} Inf",
-        ))
+        counts = f"{s.nan_count} NaN, {s.inf_count} Inf"
+        where = f"node {n.id} ({op_short(n.op)}) in module '{n.module_path or '<root>'}'"
+        if reaches_output(origin, graph.nodes, stats, graph.output_node_ids):
+            if not reported:  # the first origin whose values reach an output: where the model's NaN comes from
+                out.append(ReportWarning("nan_origin", n.id, f"first NaN/Inf produced by {where}: {counts}"))
+                reported = True
+        elif sum(1 for w in out if w.kind == "nan_discarded") < WARNINGS_PER_KIND:
+            out.append(ReportWarning("nan_discarded", n.id, f"{where} produced {counts}, none of which reaches an "
+                                     f"output (masked, replaced or unused downstream)"))
+    # a model called without inputs computes from its parameters alone: then everything counts
+    from_input = input_dependent(graph.nodes) if graph.inputs else {n.id for n in graph.nodes}
     per_kind: Counter = Counter()
 
     def add(kind: str, node: int | None, message: str) -> None:
@@ -110,7 +119,8 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
 
     for n in nodes:
         s = n.stats
-        if s is None or op_short(n.op) in _CREATION_OPS or s.numel < 16:
+        # constants, masks, index tables and bias slices are zero or large by construction
+        if s is None or op_short(n.op) in _CREATION_OPS or s.numel < 16 or n.id not in from_input:
             continue
         where = f"node {n.id} ({op_short(n.op)}) in '{n.module_path or '<root>'}'"
         if s.zero_fraction >= DEAD_ZERO_FRACTION:
@@ -155,9 +165,10 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
             module_call=n.module_call, uncounted=cost is None,
         ))
 
-    timed = bool(m.node_latency_ms)
-    agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0] for mod in graph.modules}
-    agg.setdefault("", [0, 0, 0.0, 0, 0])
+    # A module's latency is the sum of its ops' times, so only a module whose every op was
+    # timed has one: a partial sum would be a figure nobody measured.
+    agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0, 0] for mod in graph.modules}
+    agg.setdefault("", [0, 0, 0.0, 0, 0, 0])
     for rn in nodes:
         for p in _prefixes(rn.module_path):
             row = agg.get(p)
@@ -165,12 +176,20 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
                 continue
             row[0] += rn.macs or 0
             row[1] += rn.flops or 0
-            row[2] += rn.latency_ms or 0.0
+            if rn.latency_ms is None:
+                row[5] += 1
+            else:
+                row[2] += rn.latency_ms
             row[3] += rn.output_bytes
             row[4] += 1
+
+    def module_latency(path: str) -> float | None:
+        row = agg[path]
+        return row[2] if m.node_latency_ms and not row[5] else None
+
     module_rows = tuple(
         ModuleRow(path=mod.path, class_name=mod.class_name, params=mod.params, macs=int(agg[mod.path][0]),
-                  flops=int(agg[mod.path][1]), latency_ms=agg[mod.path][2] if timed else None,
+                  flops=int(agg[mod.path][1]), latency_ms=module_latency(mod.path),
                   activation_bytes=int(agg[mod.path][3]), calls=mod.calls, depth=mod.depth, nodes=int(agg[mod.path][4]))
         for mod in graph.modules
     )

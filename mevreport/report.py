@@ -116,11 +116,32 @@ class UncountedOp:
     count: int
 
 
+# Kinds that inform rather than warn: listed with the warnings, never counted as one.
+NOTE_KINDS = frozenset({"capture_note", "nan_discarded"})
+
+
 @dataclass(frozen=True)
 class ReportWarning:
     kind: str
     node: int | None
     message: str
+
+    @property
+    def is_note(self) -> bool:
+        return self.kind in NOTE_KINDS
+
+
+@dataclass(frozen=True)
+class WarningCount:
+    """How many warnings and notes a report has: the one count every page element shows."""
+
+    warnings: int
+    notes: int
+
+    @classmethod
+    def of(cls, warnings: "tuple[ReportWarning, ...] | list[ReportWarning]") -> "WarningCount":
+        notes = sum(1 for w in warnings if w.is_note)
+        return cls(len(warnings) - notes, notes)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ ENV = Environment(torch="TORCH", python="PYTHON", platform="PLATFORM", device="c
 def _stats(i: int, numel: int) -> TensorStats:
     counts = tuple((i * 7 + b * 3) % 11 for b in range(8))
     dead = i == 2    # the first relu: flagged as a dead activation
-    nan = i == 7     # a NaN origin in the blocks
+    nan = i == 1 or i >= 7  # from node 7 on, NaN flows to the output (an origin); node 1's stops at the relu (a note)
     return TensorStats(mean=i / 8, std=1 + i / 16, min=-2.0 - i, max=2.0 + i, abs_max=2e5 if i == 3 else 2.0 + i,
                        zero_fraction=0.995 if dead else (i % 4) / 8, nan_count=3 if nan else 0, inf_count=0,
                        histogram=Histogram(-2.0 - i, 2.0 + i, counts), numel=numel)
@@ -86,5 +86,8 @@ def test_small_model_html_matches_gold():
 
 def test_gold_report_has_every_warning_kind():
     """The gold page exercises each warning kind the page knows how to show (except capture notes)."""
-    kinds = {w.kind for w in gold_report().warnings}
-    assert {"nan_origin", "dead_activation", "large_values"} <= kinds
+    report = gold_report()
+    kinds = {w.kind for w in report.warnings}
+    assert {"nan_origin", "nan_discarded", "dead_activation", "large_values"} <= kinds
+    assert [(w.kind, w.node) for w in report.warnings if w.kind.startswith("nan")] == [("nan_discarded", 1),
+                                                                                       ("nan_origin", 7)]

@@ -33,11 +33,11 @@ from torch.utils._pytree import tree_leaves
 
 from ..errors import ModelRunError
 from ..graph import Measurements, ModuleInfo, Node
-from .dispatch import _alias_sources, storage_bytes, tensor_meta, to_arg_value
+from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, module_infos, output_node_ids
 from .parts import CaptureParts
 from .stats import StatsCollector
 from .weight_stats import model_weight_stats
-from .timing import forward_latency
+from .timing import forward_latency, node_medians
 
 
 class ExportFailed(Exception):
@@ -124,17 +124,14 @@ class ModulePaths:
         return path, call
 
     def modules(self, param_counts: dict[str, int]) -> tuple[ModuleInfo, ...]:
-        return tuple(
-            ModuleInfo(path=p, class_name=self.class_names.get(p, ""), calls=max(1, len(self.calls[p])),
-                       params=param_counts.get(p, 0), depth=0 if p == "" else p.count(".") + 1)
-            for p in self.order
-        )
+        return module_infos(self.order, self.class_names, {p: len(keys) for p, keys in self.calls.items()},
+                            param_counts)
 
 
-Ref = tuple[fx.Node, int]  # an fx node and which of its tensor outputs
+FxOut = tuple[fx.Node, int]  # an fx node and which of its tensor outputs
 
 
-def _ref(a: fx.Node) -> Ref:
+def _ref(a: fx.Node) -> FxOut:
     """Look through ``operator.getitem`` to the op output it picks."""
     if a.op == "call_function" and getattr(a.target, "__name__", "") == "getitem" and isinstance(a.args[0], fx.Node):
         return a.args[0], int(a.args[1])
@@ -143,27 +140,45 @@ def _ref(a: fx.Node) -> Ref:
 
 def nodes_from_program(ep: ExportedProgram, model: nn.Module, user_input_names: list[str | None]
                        ) -> tuple[list[Node], ModulePaths, tuple[int, ...], dict[fx.Node, int]]:
-    """Graph nodes, module paths, output node ids and fx node -> node id."""
+    """Graph nodes, module paths, output node ids and fx node -> node id.
+
+    The nodes come from the same :class:`~mevreport.capture.nodes.NodeBuilder`
+    as under dispatch capture; this function only says what each fx argument
+    is (an earlier op's output, a parameter, an input) and what tensor value
+    (``meta["val"]``, a fake tensor) stands for it.
+    """
     first_param: dict[int, str] = {}
     canon: dict[str, str] = {}
     for name, t in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False)):
         canon[name] = first_param.setdefault(id(t), name)
     sig = ep.graph_signature
     user_names = iter(user_input_names)
-    placeholder_name: dict[str, tuple[str, str]] = {}  # fx name -> ("param"|"input", name)
+    named: dict[str, InputRef | ParamRef] = {}  # placeholder name -> what it is
     for spec in sig.input_specs:
         arg_name = getattr(spec.arg, "name", None)
         if spec.kind == InputKind.USER_INPUT:
             nm = next(user_names, None)
             if arg_name and nm:
-                placeholder_name[arg_name] = ("input", nm)
+                named[arg_name] = InputRef(nm)
         elif arg_name and spec.target:
-            placeholder_name[arg_name] = ("param", canon.get(spec.target, spec.target))
+            named[arg_name] = ParamRef(canon.get(spec.target, spec.target))
 
     paths = ModulePaths(model)
-    nodes: list[Node] = []
-    node_of: dict[Ref, int] = {}
-    owner_of: dict[Ref, int] = {}  # storage owner node id; -1 for params and inputs
+    builder = NodeBuilder()
+    produced: dict[FxOut, Produced] = {}
+
+    def ref(a: Any) -> Ref:
+        if not isinstance(a, fx.Node):
+            return None
+        key = _ref(a)
+        found = produced.get(key)
+        if found is not None:
+            return found
+        return named.get(key[0].name) if key[0].op == "placeholder" else None
+
+    def base_of(a: Any) -> tuple[Ref, Any]:
+        return (ref(a), a.meta.get("val")) if isinstance(a, fx.Node) else (None, None)
+
     fx_ids: dict[fx.Node, int] = {}
     for n in ep.graph.nodes:
         if n.op != "call_function" or getattr(n.target, "__name__", "") == "getitem":
@@ -171,56 +186,18 @@ def nodes_from_program(ep: ExportedProgram, model: nn.Module, user_input_names: 
         outs = [t for t in tree_leaves(n.meta.get("val")) if isinstance(t, torch.Tensor)]
         if not outs:
             continue
-        node_id = len(nodes)
-        inputs: list[int] = []
-        params: list[str] = []
-        input_names: list[str] = []
-        for a in n.all_input_nodes:
-            ref = _ref(a)
-            pid = node_of.get(ref)
-            if pid is not None:
-                if pid not in inputs:
-                    inputs.append(pid)
-            elif ref[0].op == "placeholder" and ref[0].name in placeholder_name:
-                kind, nm = placeholder_name[ref[0].name]
-                (params if kind == "param" else input_names).append(nm)
-        schema = getattr(n.target, "_schema", None)
-        sources = _alias_sources(n.target) if schema is not None else []
-        flat_args = list(n.args) + ([n.kwargs.get(a.name) for a in schema.arguments[len(n.args):]] if schema else [])
-        alias_of: list[int] = []
-        new_bytes = 0
-        for i, t in enumerate(outs):
-            src = sources[i] if i < len(sources) else None
-            base = flat_args[src] if src is not None and src < len(flat_args) else None
-            base = base[0] if isinstance(base, (list, tuple)) and base else base
-            if isinstance(base, fx.Node):
-                owner = owner_of.get(_ref(base), -1)
-                alias_of.append(owner)
-                owner_of[(n, i)] = owner
-            else:
-                alias_of.append(-1)
-                owner_of[(n, i)] = node_id
-                new_bytes += storage_bytes(t)
-            node_of[(n, i)] = node_id
-        module_path, call = paths.resolve(n.meta.get("nn_module_stack"))
         vals = fx.node.map_arg((n.args, n.kwargs), lambda a: a.meta.get("val"))
-        nodes.append(Node(
-            id=node_id, op=str(n.target), module_path=module_path, module_call=call, inputs=tuple(inputs),
-            outputs=tuple(tensor_meta(t) for t in outs), output_bytes=new_bytes, alias_of=tuple(alias_of),
-            args=tuple(to_arg_value(a) for a in vals[0]),
-            kwargs=tuple((k, to_arg_value(v)) for k, v in vals[1].items()),
-            param_inputs=tuple(params), input_names=tuple(input_names),
-        ))
-        fx_ids[n] = node_id
+        made = builder.add(n.target, refs=[ref(a) for a in n.all_input_nodes], outs=outs, args=n.args,
+                           kwargs=n.kwargs, base_of=base_of, module=paths.resolve(n.meta.get("nn_module_stack")),
+                           record=vals)
+        for i, p in enumerate(made):
+            produced[(n, i)] = p
+        fx_ids[n] = made[0].node
 
-    output_ids: list[int] = []
     out_args = tree_leaves(ep.graph.output_node().args[0])
-    for spec, a in zip(sig.output_specs, out_args):
-        if spec.kind == OutputKind.USER_OUTPUT and isinstance(a, fx.Node):
-            pid = node_of.get(_ref(a))
-            if pid is not None and pid not in output_ids:
-                output_ids.append(pid)
-    return nodes, paths, tuple(output_ids), fx_ids
+    output_ids = output_node_ids(ref(a) for spec, a in zip(sig.output_specs, out_args)
+                                 if spec.kind == OutputKind.USER_OUTPUT)
+    return builder.nodes, paths, output_ids, fx_ids
 
 
 class ObservingInterpreter(fx.Interpreter):
@@ -268,18 +245,12 @@ class ObservingInterpreter(fx.Interpreter):
         return self.cpu_ms
 
 
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
-
-
 def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, names: Any,
                  fake: bool, stats: bool, runs: int, grad: bool, param_counts: dict[str, int],
                  say: Callable[[str], None], weights: bool) -> CaptureParts:
     """Export ``model`` and observe the exported graph; raises :class:`ExportFailed`.
 
-    ``names`` maps each input leaf tensor to ``"input:<name>"`` (a weak id-keyed dict).
+    ``names`` maps each input leaf tensor to its :class:`~mevreport.capture.nodes.InputRef`.
     """
     say("exporting with torch.export")
     grad_ctx = torch.enable_grad() if grad else torch.no_grad()
@@ -291,8 +262,8 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
         raise ExportFailed(f"cannot feed the exported program: {one_line(exc)}") from exc
     n_user = sum(1 for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT)
     user_values = flat[len(flat) - n_user:] if n_user else []
-    user_names = [str(names.get(v, "")).removeprefix("input:") or None if isinstance(v, torch.Tensor) else None
-                  for v in user_values]
+    refs = [names.get(v) if isinstance(v, torch.Tensor) else None for v in user_values]
+    user_names = [r.name if isinstance(r, InputRef) else None for r in refs]
     nodes, paths, output_ids, fx_ids = nodes_from_program(ep, model, user_names)
     modules = paths.modules(param_counts)
     unseen = sum(1 for p, c in paths.class_names.items() if p not in paths.calls and c != "GuardsFn")
@@ -324,13 +295,12 @@ def export_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device,
             return CaptureParts(tuple(nodes), modules, output_ids, Measurements(
                 node_stats=node_stats, notes=notes, stats_failures=failures), "export")
         say(f"timing {runs} runs")
-        samples: dict[int, list[float]] = {}
+        samples = []
         for _ in range(runs):
             timer = ObservingInterpreter(gm, fx_ids, None, dev)
             timer.run(*flat)
-            for i, ms in timer.times_ms().items():
-                samples.setdefault(i, []).append(ms)
-        node_latency = {i: _median(samples[i]) for i in sorted(samples)}
+            samples.append(timer.times_ms())
+        node_latency = node_medians(samples)
         fwd, spread, peak = forward_latency(lambda: gm(*flat), dev, runs)
     weight_rows = model_weight_stats(model) if weights else ()
     return CaptureParts(tuple(nodes), modules, output_ids, Measurements(

@@ -90,6 +90,12 @@ class ModuleTracker:
         self._stack.clear()
         self._ids.clear()
 
+    def reset(self) -> None:
+        """Forget every call, for another run of the same model (the timed runs)."""
+        self.calls.clear()
+        self.order.clear()
+        self.reset_stack()
+
     @contextmanager
     def active(self) -> Iterator["ModuleTracker"]:
         """Install the global hooks for the duration of the block.

@@ -19,16 +19,18 @@ import torch
 from torch import nn
 
 from ..errors import ModelRunError, UsageError
-from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ModuleInfo, ParamInfo, WeightStats
-from .dispatch import OpRecorder, TensorNames, dtype_name
+from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
+from .dispatch import OpRecorder, TensorNames
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
+from .nodes import InputRef, ParamRef, dtype_name, module_infos, output_node_ids
 from .parts import CaptureParts
+from .state import model_on, moves, rng_kept
 from .stats import StatsCollector
 from .weight_stats import weight_stats_all
 from .param_guard import ParamGuard
-from .timing import forward_latency, per_op_latency
+from .timing import OpTimer, forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
 
@@ -91,48 +93,10 @@ def param_records(tensors: ModelTensors) -> tuple[ParamInfo, ...]:
     return tuple(records)
 
 
-def _moves(device: torch.device, current: torch.device) -> bool:
-    """Whether the run moves the model (never to or from meta: fake tensors stand in there)."""
-    return device.type != "meta" and device != current and current.type != "meta"
-
-
-@contextlib.contextmanager
-def _model_on(model: nn.Module, device: torch.device, current: torch.device, tensors: ModelTensors):
-    """Move the model for the run and back afterwards; params keep their identity,
-    buffers get their values back."""
-    training = model.training
-    params = [p for _, p in tensors.unique("params")]
-    grads = [p.requires_grad for p in params]
-    # Buffers the forward writes in place (BatchNorm running statistics in train
-    # mode, caches) would otherwise carry the capture and timed runs' updates.
-    # (The version counter is no guide: kernels such as batch norm update running
-    # statistics without bumping it.)
-    saved = [(n, b, b.detach().clone()) for n, b in tensors.unique("buffers") if b.device.type != "meta"]
-    moved = _moves(device, current)
-    if moved:
-        model.to(device)
-    guard = ParamGuard(params)  # after the move: it keys on the storages the run will write
-    try:
-        yield guard
-    finally:
-        guard.restore()
-        if moved:
-            model.to(current)
-        if model.training != training:  # exported modules (torch.export .module()) refuse train()
-            model.train(training)
-        for p, g in zip(params, grads):
-            if p.requires_grad != g:
-                p.requires_grad_(g)
-        with torch.no_grad():
-            for name, buf, value in saved:
-                # moving replaced the buffer objects: then find them by name
-                (model.get_buffer(name) if moved else buf).copy_(value)
-
-
 def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: TensorNames) -> None:
     for arg_name, value in argument_names(model, args, kwargs):
         for leaf_name, t in named_leaves(value, arg_name):
-            names[t] = "input:" + leaf_name
+            names[t] = InputRef(leaf_name)
 
 
 def _is_exported_module(model: nn.Module) -> bool:
@@ -177,7 +141,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
     want_weights = stats if weights is None else weights
-    with _model_on(model, dev, current, tensors) as guard:
+    with model_on(model, dev, current, tensors) as guard:
         parts: CaptureParts | None = None
         fallback: str | None = None
         if method == "export":
@@ -198,7 +162,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
             run_parts = functools.partial(
                 _dispatch_parts, model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
                 param_counts=counts, say=say, weights=want_weights,
-                tensors=ModelTensors.of(model) if _moves(dev, current) else tensors,
+                tensors=ModelTensors.of(model) if moves(dev, current) else tensors,
                 guard=None if fake else guard)
             parts = _with_data_dependent_sizes(run_parts, notes) if fake else run_parts()
             if fallback:  # said once the fallback worked: a model that fails gets only its error line
@@ -269,40 +233,31 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     if fake:
         run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev, data_dependent)
         for pname, t in state.items():
-            names[t] = pname
+            names[t] = ParamRef(pname)
     else:
         fake_ctx = contextlib.nullcontext()
         args = map_tensors(args, lambda t: t.to(dev))
         kwargs = map_tensors(kwargs, lambda t: t.to(dev))
         for pname, t in tensors.unique():
-            names[t] = pname
+            names[t] = ParamRef(pname)
         run = lambda: model(*args, **kwargs)  # noqa: E731
     _input_names(model, args, kwargs, names)
 
+    grad_ctx = torch.enable_grad if grad else torch.no_grad
+    say("capturing")
+    warm_ops = _warm_up(run, model, dev, grad_ctx, guard) if not fake and runs > 0 else None
     tracker = ModuleTracker(model)
     collector = StatsCollector() if stats and not fake else None
     recorder = OpRecorder(tracker, names, collector, before_op=guard.before if guard is not None else None)
-    grad_ctx = torch.enable_grad() if grad else torch.no_grad()
-    say("capturing")
     try:
-        with fake_ctx, grad_ctx, tracker.active(), recorder:
+        with fake_ctx, grad_ctx(), tracker.active(), recorder:
             output = run()
-        output_ids: list[int] = []
-        for t in iter_output_tensors(output):
-            pid = recorder.producer.get(t)
-            if pid is not None and pid not in output_ids:
-                output_ids.append(pid)
+        output_ids = output_node_ids(recorder.ref(t) for t in iter_output_tensors(output))
     except ModelRunError:
         raise
     except Exception as exc:  # the model's own failure: name where it happened
-        op, path = recorder.failed_at or (failing_call(exc), tracker.current[0])
-        where = f" in {op}" if op else ""
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelRunError(
-            f"the model failed{where} at module '{path or '<root>'}' "
-            f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {message}",
-            op=op, module_path=path,
-        ) from exc
+        hint = "" if warm_ops is None else " (it ran once, in the warm-up: skip timing with --runs 0, runs=0 in the API)"
+        raise _model_failure(exc, recorder.failed_at, tracker, model, hint) from exc
     finally:
         recorder.clear_tags()
     del output
@@ -311,30 +266,65 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     weight_rows: tuple[WeightStats, ...] = ()
     if weights and not fake:  # needs data, not timing: also with runs=0
         weight_rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
-    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows,
+    notes: tuple[str, ...] = ()
+    if warm_ops is not None and warm_ops != [n.op for n in recorder.nodes]:
+        notes = (f"the first call (an untimed warm-up) executed {len(warm_ops)} ops, the recorded call "
+                 f"{len(recorder.nodes)}: the graph is of a later call, so one-time work of a first call "
+                 f"(a lazily built buffer or cache) is not in it",)
+    measurements = Measurements(node_stats=node_stats, weight_stats=weight_rows, notes=notes,
                                 stats_failures=dict(collector.failures) if collector else {})
     if not fake and runs > 0:
         try:
-            measurements = _measure(run, dev, recorder, runs, grad, measurements, say)
-        except Exception as exc:  # a model that runs once but not twice (state, exhausted iterators)
+            measurements = _measure(run, model, dev, recorder, runs, grad_ctx, measurements, say)
+        except Exception as exc:  # a model that runs twice but not three times (state, exhausted iterators)
             first = str(exc).splitlines()[0] if str(exc) else ""
-            raise ModelRunError(f"the model ran once but failed in a timed run ({type(exc).__name__}: {first}); "
+            raise ModelRunError(f"the model ran but failed in a timed run ({type(exc).__name__}: {first}); "
                                 f"skip timing with --runs 0 (runs=0 in the API)", op=failing_call(exc)) from exc
-    modules = tuple(
-        ModuleInfo(path=p, class_name=tracker.class_names[p], calls=tracker.calls[p], params=param_counts.get(p, 0),
-                   depth=0 if p == "" else p.count(".") + 1)
-        for p in tracker.order
+    modules = module_infos(tracker.order, tracker.class_names, tracker.calls, param_counts)
+    return CaptureParts(tuple(recorder.nodes), modules, output_ids, measurements, "dispatch")
+
+
+def _model_failure(exc: Exception, failed_at: tuple[str, str] | None, tracker: ModuleTracker, model: nn.Module,
+                   hint: str = "") -> ModelRunError:
+    """One line naming the op and the innermost module that was running when the model raised."""
+    op, path = failed_at or (failing_call(exc), tracker.current[0])
+    where = f" in {op}" if op else ""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelRunError(
+        f"the model failed{where} at module '{path or '<root>'}' "
+        f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {message}{hint}",
+        op=op, module_path=path,
     )
-    return CaptureParts(tuple(recorder.nodes), modules, tuple(output_ids), measurements, "dispatch")
 
 
-def _measure(run: Callable[[], Any], dev: torch.device, recorder: OpRecorder, runs: int, grad: bool,
-             base: Measurements, say: Callable[[str], None]) -> Measurements:
+def _warm_up(run: Callable[[], Any], model: nn.Module, dev: torch.device, grad_ctx: Callable[[], Any],
+             guard: ParamGuard | None = None) -> list[str]:
+    """One untimed call before the recorded one; the ops it executed.
+
+    Models that do one-time work on their first call (a lazily built buffer,
+    a detection model's anchor or RoI cache) would otherwise be recorded
+    doing it, and no timed run would match the recorded op sequence.  The
+    generators are put back afterwards, so the recorded call draws the
+    random numbers the user's own first call would; attributes and buffers
+    the warm-up changes are put back when capture ends (state.model_on).
+    """
+    tracker = ModuleTracker(model)
+    timer = OpTimer(dev, tracker, before_op=guard.before if guard is not None else None)
+    try:
+        with rng_kept(dev), grad_ctx(), tracker.active(), timer:
+            run()
+    except Exception as exc:
+        raise _model_failure(exc, timer.failed_at, tracker, model) from exc
+    return [op for op, _, _ in timer.ops]
+
+
+def _measure(run: Callable[[], Any], model: nn.Module, dev: torch.device, recorder: OpRecorder, runs: int,
+             grad_ctx: Callable[[], Any], base: Measurements, say: Callable[[str], None]) -> Measurements:
     """Timed runs, apart from the capture pass so no statistics work is timed."""
     say(f"timing {runs} runs")
-    expected = [n.op for n in recorder.nodes]
-    with torch.enable_grad() if grad else torch.no_grad():
-        node_latency, notes = per_op_latency(run, dev, expected, runs)
+    expected = [(n.op, n.module_path, n.module_call) for n in recorder.nodes]
+    with grad_ctx():
+        node_latency, notes = per_op_latency(run, dev, expected, runs, ModuleTracker(model))
         fwd, spread, peak = forward_latency(run, dev, runs)
     return dataclasses.replace(base, node_latency_ms=node_latency, forward_latency_ms=fwd,
                                forward_latency_spread_ms=spread, measured_peak_bytes=peak,

@@ -20,7 +20,7 @@ import jinja2
 import pyvis
 from markupsafe import Markup
 
-from ..report import Report
+from ..report import Report, WarningCount
 from . import format as fmt
 from .embed import SCRIPT_ID, json_for_script
 from .format import FILTERS
@@ -32,6 +32,7 @@ SCRIPTS = ("report.js", "graph.js")
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
     "uncounted_op": "Uncounted op", "capture_note": "Capture note", "stats_failed": "Statistics failed",
+    "nan_discarded": "NaN / Inf, discarded",
 }
 
 
@@ -143,8 +144,12 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         latency = {"value": "not measured", "detail": "fake tensors" if report.capture.fake else "timing was off"}
     else:
         spread = f", spread {fmt.ms(t.latency_spread_ms)}" if t.latency_spread_ms is not None and t.latency_runs > 1 else ""
-        latency = {"value": fmt.ms(t.latency_ms), "detail": f"median of {t.latency_runs} run{'s' if t.latency_runs != 1 else ''}{spread}"}
-    real_warnings = [w for w in report.warnings if w.kind != "capture_note"]
+        timed_ops = sum(1 for n in report.nodes if n.latency_ms is not None)
+        per_op = "" if timed_ops == len(report.nodes) else (
+            f"; per-op times for {timed_ops:,} of {len(report.nodes):,} ops" if timed_ops else "; no per-op times")
+        latency = {"value": fmt.ms(t.latency_ms),
+                   "detail": f"median of {t.latency_runs} run{'s' if t.latency_runs != 1 else ''}{spread}{per_op}"}
+    count = WarningCount.of(report.warnings)
     return [
         {"label": "Parameters", "value": fmt.count(t.params),
          "detail": f"{fmt.count(t.trainable_params)} trainable, {fmt.count(t.frozen_params)} frozen; "
@@ -157,9 +162,9 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         {"label": "Forward latency", "value": latency["value"], "detail": latency["detail"], "href": "#plot-op_types"},
         {"label": "Executed ops", "value": f"{t.nodes:,}", "detail": f"{t.uncounted_nodes} without a cost rule",
          "href": "#ops"},
-        {"label": "Warnings", "value": str(len(real_warnings)),
-         "detail": f"{len(report.warnings) - len(real_warnings)} capture notes", "href": "#warnings",
-         "alert": bool(real_warnings)},
+        {"label": "Warnings", "value": str(count.warnings),
+         "detail": f"{count.notes} note{'s' if count.notes != 1 else ''}", "href": "#warnings",
+         "alert": bool(count.warnings)},
     ]
 
 
@@ -178,8 +183,8 @@ def _compute_card(report: Report) -> dict[str, Any]:
 
 
 def warning_rows(report: Report) -> list[dict[str, Any]]:
-    return [{"kind": w.kind, "label": WARNING_KINDS.get(w.kind, w.kind), "message": w.message, "node": w.node}
-            for w in report.warnings]
+    return [{"kind": w.kind, "label": WARNING_KINDS.get(w.kind, w.kind), "message": w.message, "node": w.node,
+             "note": w.is_note} for w in report.warnings]
 
 
 def environment_rows(report: Report) -> list[tuple[str, str]]:
@@ -205,6 +210,7 @@ def page_context(report: Report) -> dict[str, Any]:
         "doc_id": SCRIPT_ID,
         "cards": summary_cards(report),
         "warnings": warning_rows(report),
+        "warning_count": WarningCount.of(report.warnings),
         "modules": rows,
         "tree_depth": default_tree_depth(rows),
         "env_rows": environment_rows(report),

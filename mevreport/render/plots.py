@@ -132,7 +132,11 @@ def op_type_latency(report: Report, top: int = TOP_N) -> Plot:
         _barh(ax, [f"{k} ×{calls[k]}" for k, _ in rows], [v for _, v in rows], COLORS[1], _ms_tick)
         ax.set_xlabel("ms")
         ax.set_title("summed op latency by op type", loc="left")
-        return Plot("op_types", "Latency by op type", _svg(fig), "Median per-op timings summed over all calls of an op.")
+        untimed = sum(1 for n in report.nodes if n.latency_ms is None)
+        left_out = (f" {untimed:,} ops have no time (their module calls ran other ops in the timed runs) and are "
+                    f"left out; ×N counts the timed calls.") if untimed else ""
+        return Plot("op_types", "Latency by op type", _svg(fig),
+                    "Median per-op timings summed over all calls of an op." + left_out)
 
 
 def _reduce(values: list[float]) -> tuple[list[int], list[float]]:

@@ -115,12 +115,14 @@
   /* unit figures for colouring and the panel */
   function figures(u) {
     var f = { macs: 0, flops: 0, bytes: 0, latency: null, nan: 0, zero: null, out: byId[u.ids[u.ids.length - 1]], statsNode: null };
+    var untimed = 0;
     u.ids.forEach(function (id) {
       var n = byId[id];
       f.macs += n.macs || 0; f.flops += n.flops || 0; f.bytes += n.output_bytes;
-      if (n.latency_ms !== null) f.latency = (f.latency || 0) + n.latency_ms;
+      if (n.latency_ms !== null) f.latency = (f.latency || 0) + n.latency_ms; else untimed += 1;
       if (n.stats) { f.nan += n.stats.nan_count + n.stats.inf_count; f.statsNode = n; }
     });
+    if (untimed) f.latency = null;  /* a partial sum is a figure nobody measured */
     if (f.statsNode) f.zero = f.statsNode.stats.zero_fraction;
     return f;
   }
