@@ -31,3 +31,11 @@ class ModelRunError(MevreportError):
 
 class ReportReadError(MevreportError):
     """A report file (JSON or HTML) could not be read."""
+
+
+def one_line(exc: BaseException, limit: int | None = 200) -> str:
+    """``Type: first non-empty line of the message`` (cut to ``limit`` characters; None: whole line),
+    how an exception from torch or a model is named in a one-line message."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -31,7 +31,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils._pytree import tree_leaves
 
-from ..errors import ModelRunError
+from ..errors import ModelRunError, one_line
 from ..graph import Measurements, ModuleInfo, Node
 from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, module_infos, output_node_ids
 from .parts import CaptureParts
@@ -46,12 +46,6 @@ class ExportFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def export_program(model: nn.Module, args: tuple, kwargs: dict) -> ExportedProgram:

@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from ..errors import one_line
 from ..graph import Histogram, TensorStats
 from .stats_device import DEFAULT_BINS, HEAD, device_stats_vector
 
@@ -295,7 +296,7 @@ class StatsCollector:
             else:
                 self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
         except Exception as exc:  # noqa: BLE001 - statistics of one output never kill the report
-            self.failures[node_id] = _failure(exc)
+            self.failures[node_id] = one_line(exc, limit=None)
             return
         version = _version(t)
         if version is not None:
@@ -322,17 +323,12 @@ class StatsCollector:
                     try:
                         self._ready[node_id] = stats_from_vector(row, self.bins)
                     except Exception as exc:  # noqa: BLE001 - as in __call__
-                        self.failures[node_id] = _failure(exc)
+                        self.failures[node_id] = one_line(exc, limit=None)
             self._pending.clear()
         for node_id, source_id in self._shared.items():
             if source_id in self._ready:
                 self._ready[node_id] = self._ready[source_id]
         return dict(sorted(self._ready.items()))
-
-
-def _failure(exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _version(t: torch.Tensor) -> int | None:
