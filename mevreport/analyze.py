@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .costs import cost_of
-from .flow import input_dependent, non_finite_origins, reaches_output
+from .flow import input_dependent, non_finite_origins, reaching_output
 from .graph import Graph, Node, TensorStats
 from .report import (
     SCHEMA_VERSION, CaptureSummary, Environment, InputSummary, ModelInfo, ModuleRow, ParamSummary, Report,
@@ -95,13 +95,15 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
     # deliberate; a NaN never is.
     deliberate = {n.id for n in nodes if n.stats and not n.stats.nan_count and op_short(n.op) in _CREATION_OPS}
     reported = False
-    for origin in non_finite_origins(graph.nodes, stats, deliberate):
+    origins = non_finite_origins(graph.nodes, stats, deliberate)
+    to_output = reaching_output(graph.nodes, stats, graph.output_node_ids) if origins else set()
+    for origin in origins:
         n = nodes[origin]
         s = n.stats
         assert s is not None
         counts = f"{s.nan_count} NaN, {s.inf_count} Inf"
         where = f"node {n.id} ({op_short(n.op)}) in module '{n.module_path or '<root>'}'"
-        if reaches_output(origin, graph.nodes, stats, graph.output_node_ids):
+        if origin in to_output:
             if not reported:  # the first origin whose values reach an output: where the model's NaN comes from
                 out.append(ReportWarning("nan_origin", n.id, f"first NaN/Inf produced by {where}: {counts}"))
                 reported = True

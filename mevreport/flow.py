@@ -60,33 +60,29 @@ def _non_finite(node: Node, stats: TensorStats | None) -> bool | None:
     return None
 
 
-def reaches_output(origin: int, nodes: Sequence[Node], stats: Mapping[int, TensorStats],
-                   output_ids: Iterable[int]) -> bool:
-    """Whether ``origin``'s non-finite values flow on to a model output.
+def reaching_output(nodes: Sequence[Node], stats: Mapping[int, TensorStats], output_ids: Iterable[int]) -> set[int]:
+    """Ids of the nodes whose non-finite values, if any, flow on to a model output.
 
     They flow along edges through nodes whose own output is non-finite; a
     node whose output is finite again (a ``where`` or ``masked_fill`` that
     replaces them, a cast to an integer) stops them.  A floating node without
     statistics is assumed to pass them on, so an unknown never hides a real
-    NaN.
+    NaN.  Consumers come after their producers in execution order, so one
+    backward pass decides every node at once (linear in the graph, however
+    many origins are asked about).
     """
-    outputs = set(output_ids)
-    by_id = {n.id: n for n in nodes}
-    consumers: dict[int, list[int]] = {}
-    for n in nodes:
-        for i in n.inputs:
-            consumers.setdefault(i, []).append(n.id)
-    seen = {origin}
-    todo = [origin]
-    while todo:
-        node_id = todo.pop()
-        if node_id in outputs:
-            return True
-        for c in consumers.get(node_id, ()):
-            if c not in seen and _non_finite(by_id[c], stats.get(c)) is not False:
-                seen.add(c)
-                todo.append(c)
-    return False
+    reached = set(output_ids)
+    passes = {n.id for n in nodes if _non_finite(n, stats.get(n.id)) is not False}
+    for n in reversed(nodes):
+        if n.id in reached and n.id in passes:
+            reached.update(n.inputs)
+    return reached
+
+
+def reaches_output(origin: int, nodes: Sequence[Node], stats: Mapping[int, TensorStats],
+                   output_ids: Iterable[int]) -> bool:
+    """Whether ``origin``'s non-finite values flow on to a model output (see :func:`reaching_output`)."""
+    return origin in reaching_output(nodes, stats, output_ids)
 
 
 def non_finite_origins(nodes: Sequence[Node], stats: Mapping[int, TensorStats],
