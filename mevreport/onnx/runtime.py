@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -66,10 +67,8 @@ def random_feeds(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], see
     feeds = {}
     for name, shape in shapes.items():
         dtype = dtypes.get(name, "float32")
+        numel = math.prod(int(d) for d in shape)
         try:
-            numel = 1
-            for d in shape:
-                numel *= int(d)
             if numel * 8 > _physical_memory():  # numpy draws float64 first: refuse before the kernel's OOM killer
                 raise MemoryError
             if dtype.startswith(("float", "bfloat")):
@@ -79,9 +78,6 @@ def random_feeds(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], see
             else:
                 feeds[name] = rng.integers(0, 100, shape).astype(dtype)
         except (ValueError, MemoryError, OverflowError) as exc:
-            numel = 1
-            for d in shape:
-                numel *= int(d)
             size = numel * (np.dtype(dtype).itemsize if dtype != "bfloat16" else 2)
             why = "not enough memory" if isinstance(exc, MemoryError) or "too big" in str(exc) \
                 or "allocate" in str(exc) else str(exc).splitlines()[0]
