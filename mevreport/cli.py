@@ -109,14 +109,21 @@ def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa:
         say(f"wrote {p}")
 
 
+def _same_file(p: str, q: str) -> bool:
+    """Whether two paths name one file, however spelled: ``./a.html``, ``dir/../a.html``, a link, a hard link."""
+    import os
+    if os.path.realpath(p) == os.path.realpath(q):
+        return True
+    return os.path.exists(p) and os.path.exists(q) and os.path.samefile(p, q)
+
+
 def _check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
-    """Each output writable, and no two of them (or an output and an input) the same file, however
-    spelled: ``./a.html``, ``dir/../a.html``, a link to it."""
+    """Each output writable, and no two of them (or an output and an input) the same file."""
     import os
     from .fileio import check_writable
     for p in paths:
         for q in inputs:
-            if p and os.path.exists(q) and os.path.realpath(p) == os.path.realpath(q):
+            if p and os.path.exists(q) and _same_file(p, q):
                 raise UsageError(f"output {p!r} is the input {q!r}; writing it would destroy the report being read")
     seen: list[str] = []
     for p in paths:
@@ -124,10 +131,7 @@ def _check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
             continue
         check_writable(p)
         for q in seen:
-            same = os.path.realpath(p) == os.path.realpath(q)
-            if not same and os.path.exists(p) and os.path.exists(q):
-                same = os.path.samefile(p, q)
-            if same:
+            if _same_file(p, q):
                 raise UsageError(f"{q!r} and {p!r} are the same file; give each output (-o, --json, --onnx, "
                                  f"--markdown) its own path")
         seen.append(p)
