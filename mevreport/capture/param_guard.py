@@ -8,7 +8,8 @@ holding a parameter, that parameter is cloned once; afterwards its values
 are copied back.  Parameters nothing writes cost nothing (unlike cloning every
 weight up front, which would double the memory of a large model).
 
-The capture pass is the model's first run, so the clones hold the values the
+The guard is hooked into the first instrumented call (the untimed warm-up, or
+the recorded call when there is none), so the clones hold the values the
 model came with, and restoring after the timed runs undoes their writes too.
 """
 from __future__ import annotations

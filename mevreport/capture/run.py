@@ -25,11 +25,11 @@ from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
 from .nodes import InputRef, ParamRef, dtype_name, module_infos, output_node_ids
+from .param_guard import ParamGuard
 from .parts import CaptureParts
 from .state import model_on, moves, rng_kept
 from .stats import StatsCollector
 from .weight_stats import weight_stats_all
-from .param_guard import ParamGuard
 from .timing import OpTimer, forward_latency, per_op_latency
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
