@@ -7,9 +7,12 @@ behind.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UsageError
@@ -68,6 +71,41 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends, then deliver them to the handlers that were installed.
+
+    Blocking with ``pthread_sigmask`` alone is not enough: the mask is per
+    thread, and with torch's worker threads alive the kernel hands the signal
+    to another thread, whose C handler trips Python's flag, and the main
+    thread then runs the handler between two renames.  So, in the main
+    thread, the Python-level handlers are swapped for a recorder for the
+    duration (restored in ``finally``) and the recorded signals re-raised
+    afterwards.  Elsewhere (no Python handlers can be set) the thread mask
+    is the best there is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        masked = hasattr(signal, "pthread_sigmask")
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if masked else None
+        try:
+            yield
+        finally:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return
+    pending: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in _DEFERRED}
+    for sig in _DEFERRED:
+        signal.signal(sig, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for sig in dict.fromkeys(pending):
+            signal.raise_signal(sig)
+
+
 def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] | None = None) -> list[Path]:
     """Several files as one step: every temporary file complete first, then the renames back to back.
 
@@ -91,9 +129,7 @@ def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] |
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.chmod(tmp, _file_mode(p))
-        masked = hasattr(signal, "pthread_sigmask")
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if masked else None
-        try:
+        with _signals_deferred():
             for p, tmp in zip(paths, temps):
                 current = p
                 os.replace(tmp, p)
@@ -101,9 +137,6 @@ def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] |
                 if written is not None:
                     written.append(str(p))
             temps = []
-        finally:
-            if masked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
     except BaseException as exc:
         for tmp in temps:
             try:

@@ -156,9 +156,13 @@ def test_crash_while_writing(kind: str, crashes) -> None:
 
 
 SIGNAL_BETWEEN_RENAMES = """
-import os, signal, sys
+import os, signal, sys, threading, time
 import mevreport.fileio
 from mevreport.cli import main
+
+# A live thread that does not block SIGINT, as torch's workers are: the kernel hands it the signal
+# when the main thread blocks it, so a per-thread mask alone would let the handler run between renames.
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
 
 real_replace = os.replace
 calls = []
@@ -169,6 +173,7 @@ def replace_then_signal(src, dst):
     if str(dst).endswith("out.html"):  # right after the HTML is in place, before the JSON is
         calls.append(dst)
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # time for the other thread to take the signal and trip the handler
 
 
 mevreport.fileio.os.replace = replace_then_signal
@@ -190,3 +195,31 @@ def test_signal_between_html_and_json_leaves_a_consistent_pair(tmp_path: Path) -
     assert html != OLD_HTML and b"mevreport-data" in html
     assert doc["schema_version"] == 1 and doc["created_at"] in html.decode()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_deferring_signals_leaves_the_handlers_as_found(tmp_path: Path) -> None:
+    """The recorder swapped in for the renames is undone, and a signal held during them is delivered after."""
+    from mevreport.fileio import atomic_write_texts
+
+    seen: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, _frame: seen.append(signum))
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        sigint = signal.getsignal(signal.SIGINT)
+        real_replace = os.replace
+
+        def replace_and_signal(src, dst):
+            real_replace(src, dst)
+            signal.raise_signal(signal.SIGTERM)
+            assert seen == []  # held: not delivered between renames
+
+        os.replace = replace_and_signal
+        try:
+            atomic_write_texts([(tmp_path / "a.txt", "a"), (tmp_path / "b.txt", "b")])
+        finally:
+            os.replace = real_replace
+        assert seen == [signal.SIGTERM]  # delivered once, after the last rename
+        assert signal.getsignal(signal.SIGTERM) is handler and signal.getsignal(signal.SIGINT) is sigint
+        assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
+    finally:
+        signal.signal(signal.SIGTERM, before)
