@@ -30,9 +30,8 @@ import torch
 
 import mevreport
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.models_costs import ResNet50  # noqa: E402  (shared with the cost tests and benchmarks/run.py)
+from tests.models_costs import ResNet50  # shared with the cost tests and benchmarks/run.py
 
 
 def build():
@@ -87,5 +86,5 @@ def main() -> None:
 REPO = Path(__file__).resolve().parent.parent
 
 if __name__ == "__main__":
-    import mevreport.onnx  # noqa: F401
+    import mevreport.onnx
     main()

@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mevreport  # noqa: E402
-from mevreport.render.html import render_html  # noqa: E402
-from tests import models_report as M  # noqa: E402
+import mevreport
+from mevreport.render.html import render_html
+from tests import models_report as M
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -43,7 +43,7 @@ def first_draw_ms(path: Path, repeats: int = 3) -> list[float]:
     return out
 
 
-def measure(name: str, model: torch.nn.Module, inputs, out: Path, **options) -> None:  # noqa: ANN001
+def measure(name: str, model: torch.nn.Module, inputs, out: Path, **options) -> None:
     t0 = time.perf_counter()
     report = mevreport.analyze(model, inputs, **options)
     t1 = time.perf_counter()

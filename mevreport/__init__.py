@@ -9,4 +9,4 @@ from .api import analyze, generate, load
 from .errors import MevreportError
 from .report import Report
 
-__all__ = ["__version__", "analyze", "generate", "load", "Report", "MevreportError"]
+__all__ = ["MevreportError", "Report", "__version__", "analyze", "generate", "load"]

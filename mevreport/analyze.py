@@ -13,8 +13,19 @@ from .costs import cost_of
 from .flow import input_dependent, non_finite_origins, reaching_output
 from .graph import Graph, Node, TensorStats
 from .report import (
-    SCHEMA_VERSION, CaptureSummary, Environment, InputSummary, ModelInfo, ModuleRow, ParamSummary, Report,
-    ReportNode, ReportWarning, ToolInfo, Totals, UncountedOp,
+    SCHEMA_VERSION,
+    CaptureSummary,
+    Environment,
+    InputSummary,
+    ModelInfo,
+    ModuleRow,
+    ParamSummary,
+    Report,
+    ReportNode,
+    ReportWarning,
+    ToolInfo,
+    Totals,
+    UncountedOp,
 )
 
 DEAD_ZERO_FRACTION = 0.99  # an output this fraction zeros is flagged as dead

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,7 +18,6 @@ from .analyze import analyze_graph
 from .capture import capture as run_capture
 from .errors import ReportReadError
 from .report import SCHEMA_VERSION, Environment, Report
-
 
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
@@ -140,7 +139,7 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
     return report
 
 
-def _no_export(path: str | Path):  # noqa: ANN202
+def _no_export(path: str | Path):
     from .report import OnnxExport
     return OnnxExport(path=str(path), exporter=None, opset=None,
                       error="the model was analysed with fake tensors (no weights to export)")
@@ -187,4 +186,4 @@ def load(path: str | Path) -> Report:
         raise ReportReadError(f"{str(p)!r} is a malformed mevreport report: {exc}") from None
 
 
-__all__ = ["analyze", "generate", "load", "Report"]
+__all__ = ["Report", "analyze", "generate", "load"]

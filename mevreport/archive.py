@@ -194,5 +194,14 @@ def to_data(archive: Archive, page_dir: Path) -> dict[str, Any]:
     }
 
 
-__all__ = ["scan", "Archive", "Entry", "Skipped", "version_key", "order_key", "relative_link", "to_data",
-           "TREND_METRICS"]
+__all__ = [
+    "TREND_METRICS",
+    "Archive",
+    "Entry",
+    "Skipped",
+    "order_key",
+    "relative_link",
+    "scan",
+    "to_data",
+    "version_key",
+]

@@ -12,8 +12,8 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ._version import __version__
 from .errors import MevreportError, ModelRunError, UsageError
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 _WRITTEN: list[str] = []  # files completed by this run, for an accurate message when interrupted
 
 
-def _write(report, html_path: str, json_path: str | None, say) -> None:  # noqa: ANN001
+def _write(report, html_path: str, json_path: str | None, say) -> None:
     """Render both documents before writing either, so a rendering failure writes nothing."""
     from .fileio import atomic_write_texts
     from .render.html import render_html
@@ -120,6 +120,7 @@ def _same_file(p: str, q: str) -> bool:
 def _check_outputs(*paths: str | None, inputs: tuple[str, ...] = ()) -> None:
     """Each output writable, and no two of them (or an output and an input) the same file."""
     import os
+
     from .fileio import check_writable
     for p in paths:
         for q in inputs:
@@ -174,7 +175,7 @@ def _report_onnx(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_for_device(load_model, spec: str, device: str | None):  # noqa: ANN001, ANN202
+def _load_for_device(load_model, spec: str, device: str | None):
     """With ``--device meta`` the model is built on the meta device, so a model
     bigger than the machine is never materialised; a model whose constructor
     needs real data is built normally and then analysed with fake tensors."""
@@ -187,7 +188,7 @@ def _load_for_device(load_model, spec: str, device: str | None):  # noqa: ANN001
     except MevreportError as exc:
         if exc.__cause__ is None:  # a bad spec, not a constructor that needs data
             raise
-    except Exception:  # noqa: BLE001  (e.g. an import-time computation that needs data)
+    except Exception:  # e.g. an import-time computation that needs data
         pass
     return load_model(spec)
 

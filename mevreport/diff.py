@@ -415,5 +415,15 @@ def _notes(base: Report, head: Report) -> list[str]:
     return notes
 
 
-__all__ = ["compare", "ReportDiff", "ModuleChange", "ModuleFigures", "MetricChange", "Side", "TOTAL_METRICS",
-           "relative_change", "within_noise", "latency_noise_ms"]
+__all__ = [
+    "TOTAL_METRICS",
+    "MetricChange",
+    "ModuleChange",
+    "ModuleFigures",
+    "ReportDiff",
+    "Side",
+    "compare",
+    "latency_noise_ms",
+    "relative_change",
+    "within_noise",
+]

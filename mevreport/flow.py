@@ -11,7 +11,7 @@ runs no torch) tell the two apart.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .graph import Node, TensorStats
 

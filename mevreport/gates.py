@@ -22,8 +22,8 @@ import dataclasses
 import math
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .diff import latency_noise_ms, relative_change, within_noise
 from .errors import UsageError
@@ -176,5 +176,13 @@ def evaluate_all(gates: tuple[Gate, ...], base: Report, head: Report) -> tuple[G
     return tuple(evaluate(g, base, head) for g in gates)
 
 
-__all__ = ["Gate", "GateResult", "parse_gate", "parse_gates", "evaluate", "evaluate_all", "gate_metrics",
-           "lower_bound_warnings"]
+__all__ = [
+    "Gate",
+    "GateResult",
+    "evaluate",
+    "evaluate_all",
+    "gate_metrics",
+    "lower_bound_warnings",
+    "parse_gate",
+    "parse_gates",
+]

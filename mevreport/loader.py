@@ -165,6 +165,7 @@ def _check_loaded(program: Any, path: Path) -> None:
     """
     import math
     import operator
+
     from .pt2_grammar import SYM_OP_TARGETS, Refused
     modules = {"_operator": operator, "math": math, "torch": torch}
     allowed = set()

@@ -30,7 +30,8 @@ import json
 import pickletools
 import re
 import zipfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import ModelLoadError
 from .pt2_grammar import Refused, _refuse, check_guard, check_sym_expr, check_target
@@ -95,8 +96,8 @@ def check_members(archive: zipfile.ZipFile, archive_bytes: int) -> dict[str, str
             _refuse(f"{rel!r} is a compiled AOTInductor library, which mevreport never loads")
         if rel not in _ROOT_FILES and not _MEMBER.fullmatch(rel):
             _refuse(f"unexpected zip member {rel!r}")
-        if rel.startswith("data/weights/") and rel.endswith(".pt") or rel.startswith("data/constants/") \
-                and rel.endswith(".pt"):
+        if (rel.startswith("data/weights/") and rel.endswith(".pt")) or (rel.startswith("data/constants/") \
+                and rel.endswith(".pt")):
             _refuse(f"{rel!r} is a legacy pickled payload, which mevreport never unpickles")
         records[rel] = name
     return records
@@ -211,7 +212,7 @@ def check_pickle_globals(payload: bytes, name: str) -> None:
                     _refuse(f"{name!r} holds a {opcode.name} pickle opcode, which torch.save never writes for tensors")
         except Refused:
             raise
-        except Exception as exc:  # noqa: BLE001  (malformed pickle: refuse, never half-parse)
+        except Exception as exc:  # malformed pickle: refuse, never half-parse
             _refuse(f"{name!r} is a malformed pickle ({type(exc).__name__})")
 
 
@@ -237,4 +238,4 @@ def check_archive(data: bytes) -> None:
             check_pickle_globals(archive.read(records[sample]), sample)
 
 
-__all__ = ["check_archive", "check_sym_expr", "check_guard", "check_target", "check_members", "Refused"]
+__all__ = ["Refused", "check_archive", "check_guard", "check_members", "check_sym_expr", "check_target"]

@@ -139,7 +139,7 @@ def check_sym_expr(text: Any, what: str = "symbolic expression") -> None:
             if name == "Float":
                 ok = len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and (
                     type(node.args[0].value) in (int, float)
-                    or isinstance(node.args[0].value, str) and _FLOAT_TEXT.fullmatch(node.args[0].value))
+                    or (isinstance(node.args[0].value, str) and _FLOAT_TEXT.fullmatch(node.args[0].value)))
                 ok = ok and all(k.arg == "precision" and isinstance(k.value, ast.Constant)
                                 and type(k.value.value) is int and 1 <= k.value.value <= 1024 for k in node.keywords)
                 if not ok:
@@ -173,9 +173,9 @@ def check_sym_expr(text: Any, what: str = "symbolic expression") -> None:
         elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.keyword)):
             _refuse(f"{what} {text[:60]!r} has a {type(node).__name__}, which torch never writes")
     for node in ast.walk(body):  # strings only where checked above: Symbol names and Float digits
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if not (_SYMBOL_NAME.fullmatch(node.value) or _FLOAT_TEXT.fullmatch(node.value)):
-                _refuse(f"{what} {text[:60]!r} has a string torch never writes")
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and not (_SYMBOL_NAME.fullmatch(node.value) or _FLOAT_TEXT.fullmatch(node.value))):
+            _refuse(f"{what} {text[:60]!r} has a string torch never writes")
 
 
 def check_guard(text: Any) -> None:
@@ -187,7 +187,7 @@ def check_guard(text: Any) -> None:
         if isinstance(node, ast.Subscript):
             key = node.slice
             if not (isinstance(key, ast.Constant) and (type(key.value) is int or
-                                                       isinstance(key.value, str) and key.value.isidentifier())):
+                                                       (isinstance(key.value, str) and key.value.isidentifier()))):
                 _refuse(f"guard {text[:60]!r} indexes with something other than a name or a number")
             if isinstance(node.value, ast.Name):
                 if node.value.id != "L":
@@ -217,11 +217,11 @@ def check_guard(text: Any) -> None:
                     and node.id not in SYMPY_NAMES:
                 _refuse(f"guard {text[:60]!r} names {node.id!r}")
         elif isinstance(node, ast.Constant):
-            if type(node.value) not in (int, float, bool, str) or type(node.value) is int and \
-                    abs(node.value) > MAX_LITERAL:
+            if type(node.value) not in (int, float, bool, str) or (type(node.value) is int and \
+                    abs(node.value) > MAX_LITERAL):
                 _refuse(f"guard {text[:60]!r} has a literal torch never writes")
         elif isinstance(node, ast.BinOp):
-            if not isinstance(node.op, _ARITH) or isinstance(node.op, ast.Pow) and _int_literal(node.right) is None:
+            if not isinstance(node.op, _ARITH) or (isinstance(node.op, ast.Pow) and _int_literal(node.right) is None):
                 _refuse(f"guard {text[:60]!r} uses an operator torch never writes")
         elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.Compare, ast.BoolOp,
                                    ast.boolop, ast.UnaryOp)):
@@ -241,4 +241,4 @@ def check_target(target: Any) -> None:
     _refuse(f"graph node target {target[:80]!r} is not a registered operator")
 
 
-__all__ = ["check_sym_expr", "check_guard", "check_target", "Refused", "SYM_OP_TARGETS"]
+__all__ = ["SYM_OP_TARGETS", "Refused", "check_guard", "check_sym_expr", "check_target"]

@@ -139,7 +139,7 @@ class WarningCount:
     notes: int
 
     @classmethod
-    def of(cls, warnings: "tuple[ReportWarning, ...] | list[ReportWarning]") -> "WarningCount":
+    def of(cls, warnings: tuple[ReportWarning, ...] | list[ReportWarning]) -> WarningCount:
         notes = sum(1 for w in warnings if w.is_note)
         return cls(len(warnings) - notes, notes)
 
@@ -204,7 +204,7 @@ class Report:
         return atomic_write_text(path, render_html(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Report":
+    def from_dict(cls, data: dict[str, Any]) -> Report:
         return _build(cls, data)
 
 
@@ -262,7 +262,22 @@ def _build(tp: Any, value: Any) -> Any:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "Report", "ReportNode", "ModuleRow", "Totals", "ReportWarning", "UncountedOp",
-    "Environment", "CaptureSummary", "OnnxExport", "InputSummary", "ModelInfo", "ToolInfo", "ParamSummary",
-    "Histogram", "TensorStats", "WeightStats", "TensorMeta",
+    "SCHEMA_VERSION",
+    "CaptureSummary",
+    "Environment",
+    "Histogram",
+    "InputSummary",
+    "ModelInfo",
+    "ModuleRow",
+    "OnnxExport",
+    "ParamSummary",
+    "Report",
+    "ReportNode",
+    "ReportWarning",
+    "TensorMeta",
+    "TensorStats",
+    "ToolInfo",
+    "Totals",
+    "UncountedOp",
+    "WeightStats",
 ]

@@ -77,4 +77,4 @@ def parse_document(text: str, source: str) -> Any:
     return data
 
 
-__all__ = ["parse_document", "MAX_INT", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "parse_document"]

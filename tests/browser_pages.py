@@ -1,8 +1,9 @@
 """Open a page in Chromium offline and record every request and script error (for the diff and index pages)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .conftest import CHROMIUM, require_browser
 

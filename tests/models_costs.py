@@ -60,7 +60,7 @@ class ConvZoo(nn.Module):
         self.t2 = nn.ConvTranspose2d(4, 6, (3, 2), stride=2, groups=2, bias=False)
         self.t3 = nn.ConvTranspose3d(2, 4, 2, stride=1, bias=True)
 
-    def forward(self, img: torch.Tensor, seq: torch.Tensor, vol: torch.Tensor):  # noqa: ANN201
+    def forward(self, img: torch.Tensor, seq: torch.Tensor, vol: torch.Tensor):
         return self.grouped(img), self.t1(seq), self.t2(img[:, :4]), self.t3(vol)
 
 

@@ -113,6 +113,7 @@ def test_index_page_is_deterministic(archive_dir, tmp_path):
 @pytest.mark.browser
 def test_index_page_in_browser(archive_dir, tmp_path):
     from mevreport.render.index_page import render_index_html
+
     from .browser_pages import visit
     out = archive_dir / "browser-index.html"
     out.write_text(render_index_html(scan(archive_dir), out), encoding="utf-8")

@@ -47,7 +47,7 @@ def reports(tmp_path_factory) -> dict[str, tuple[Path, mevreport.Report]]:
 class Page:
     """A page with its requests, console errors, page errors and dialogs recorded."""
 
-    def __init__(self, browser, path: Path, scheme: str = "light") -> None:  # noqa: ANN001
+    def __init__(self, browser, path: Path, scheme: str = "light") -> None:
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.dialogs: list[str] = []
@@ -230,7 +230,7 @@ def test_model_without_ops_opens_cleanly(browser, reports):
 
 
 def test_module_tree_sorts_within_parents_and_collapses(browser, reports):
-    path, report = reports["small"]
+    path, _report = reports["small"]
     p = Page(browser, path)
     head = p.page.locator("#module-table th[data-sort='params']")
     head.click()

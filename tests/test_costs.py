@@ -64,7 +64,7 @@ def test_sdpa_block_no_grad_exact_macs_and_flops():
     assert seen["addmm"] == 6  # linear on a 3-d input with bias runs as view + addmm + view
     assert report.totals.macs == BLOCK_MACS
     n_tok = B * T
-    sdpa = [n for n in report.nodes if "scaled_dot_product" in n.op][0]
+    sdpa = next(n for n in report.nodes if "scaled_dot_product" in n.op)
     assert sdpa.macs == B * H * T * T * 2 * (D // H)
     assert sdpa.flops == 2 * sdpa.macs + 5 * B * H * T * T
     expected_flops = (

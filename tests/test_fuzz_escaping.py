@@ -16,7 +16,6 @@ report, and checks with Python's ``html.parser``:
 from __future__ import annotations
 
 import functools
-
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,7 +139,7 @@ def page_of(model: nn.Module, input_name: str, title: str, name: str, label: str
     return report, render_html(report)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plain_page(children: int) -> str:
     """The page of a model with plain names and the same structure (rendered once per child count)."""
     return page_of(build("Plain", "Child", [f"m{i}" for i in range(children)]), "x", "plain", "plain", "v1")[1]

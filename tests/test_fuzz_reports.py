@@ -183,7 +183,7 @@ def test_crafted_number_is_one_line_naming_file_and_field(base_doc, tmp_path, ca
 def test_nesting_past_the_recursion_limit(base_doc, tmp_path):
     path = tmp_path / "deep.json"
     path.write_text(json.dumps(base_doc)[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    with pytest.raises(MevreportError, match="deep.json' is not a mevreport report: it nests deeper"):
+    with pytest.raises(MevreportError, match=r"deep\.json' is not a mevreport report: it nests deeper"):
         mevreport.load(path)
     shallow = tmp_path / "shallow.json"  # parses, but deeper than any report
     shallow.write_text(json.dumps(base_doc)[:-1] + ', "extra": ' + "[" * 500 + "]" * 500 + "}")

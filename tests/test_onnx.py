@@ -158,7 +158,7 @@ def test_input_shape_binding_named_positional_and_errors(tmp_path):
         mevreport.analyze(str(path), runs=0)
     with pytest.raises(UsageError, match="fixed shape"):
         mevreport.analyze(str(path), {"x": (2, 4, 8, 8)}, runs=0)
-    with pytest.raises(UsageError, match="'y'.*inputs are 'x'"):
+    with pytest.raises(UsageError, match=r"'y'.*inputs are 'x'"):
         mevreport.analyze(str(path), {"y": (2, 3, 8, 8)}, runs=0)
     static = _handmade(tmp_path / "static.onnx", batch=5)
     assert mevreport.analyze(str(static), runs=0, stats=False).inputs[0].shape == (5, 3, 8, 8)
@@ -236,7 +236,7 @@ def _node(op: str, args: tuple, out: tuple[int, ...], **attrs) -> Node:
                 output_bytes=0, alias_of=(-1,), args=args, kwargs=tuple(sorted(attrs.items())))
 
 
-def F(*shape: int) -> TensorMeta:  # noqa: N802
+def F(*shape: int) -> TensorMeta:
     return TensorMeta(tuple(shape), "float32")
 
 

@@ -263,7 +263,7 @@ def test_schema_covers_every_report_field() -> None:
     props = schema["properties"]
 
     def items(p: dict) -> dict:
-        return p["items"] if "items" in p else p
+        return p.get("items", p)
 
     described = {
         r.Report: props, r.ToolInfo: props["tool"]["properties"], r.ModelInfo: props["model"]["properties"],

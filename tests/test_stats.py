@@ -14,7 +14,11 @@ from torch import nn
 
 import mevreport
 from mevreport.capture.stats import (
-    DEFAULT_BINS, StatsCollector, cpu_stats, device_stats_vector, stats_from_vector,
+    DEFAULT_BINS,
+    StatsCollector,
+    cpu_stats,
+    device_stats_vector,
+    stats_from_vector,
 )
 from mevreport.capture.weight_stats import weight_stats_all
 

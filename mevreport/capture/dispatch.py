@@ -10,7 +10,8 @@ it (a tag on the tensor) or its name (parameters, buffers, inputs).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -143,7 +144,7 @@ class OpRecorder(TorchDispatchMode):
         self.failed_at: tuple[str, str] | None = None
         self._view_cache: dict[Any, bool | None] = {}
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.before_op is not None:
             self.before_op(func, args, kwargs)

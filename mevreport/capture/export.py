@@ -23,7 +23,8 @@ import logging
 import re
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -36,8 +37,8 @@ from ..graph import Measurements, ModuleInfo, Node
 from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, module_infos, output_node_ids
 from .parts import CaptureParts
 from .stats import StatsCollector
-from .weight_stats import model_weight_stats
 from .timing import forward_latency, node_medians
+from .weight_stats import model_weight_stats
 
 
 class ExportFailed(Exception):

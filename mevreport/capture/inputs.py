@@ -6,8 +6,9 @@ keyword arguments (DESIGN §2); everything downstream sees ``(args, kwargs)``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn

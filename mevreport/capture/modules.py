@@ -11,13 +11,12 @@ the shared layer rolls up into ``b`` and not into whichever parent
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
-
 
 MAX_NAMES = 200_000
 
@@ -97,7 +96,7 @@ class ModuleTracker:
         self.reset_stack()
 
     @contextmanager
-    def active(self) -> Iterator["ModuleTracker"]:
+    def active(self) -> Iterator[ModuleTracker]:
         """Install the global hooks for the duration of the block.
 
         The post hook is not ``always_call``: when forward raises, the stack
@@ -158,7 +157,7 @@ class ModelTensors:
     buffers: tuple[tuple[str, torch.Tensor], ...]  # named_buffers(remove_duplicate=False)
 
     @classmethod
-    def of(cls, root: nn.Module) -> "ModelTensors":
+    def of(cls, root: nn.Module) -> ModelTensors:
         return cls(tuple(root.named_parameters(remove_duplicate=False)),
                    tuple(root.named_buffers(remove_duplicate=False)))
 

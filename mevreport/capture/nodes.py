@@ -16,8 +16,9 @@ must, and only export sees them un-decomposed.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any
 
 import torch
 
@@ -52,7 +53,7 @@ class Produced:
     owner: int
 
 
-Ref = Union[Produced, InputRef, ParamRef, None]
+Ref = Produced | InputRef | ParamRef | None
 """What a capture method knows of one tensor argument; None: nothing (a constant made elsewhere)."""
 
 # --- tensor records --------------------------------------------------------------------

@@ -12,8 +12,9 @@ import functools
 import linecache
 import re
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,8 +30,8 @@ from .param_guard import ParamGuard
 from .parts import CaptureParts
 from .state import model_on, moves, rng_kept
 from .stats import StatsCollector
-from .weight_stats import weight_stats_all
 from .timing import OpTimer, forward_latency, per_op_latency
+from .weight_stats import weight_stats_all
 
 CAPTURE_METHODS = ("auto", "dispatch", "export")
 

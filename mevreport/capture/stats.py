@@ -175,10 +175,7 @@ def _float32_stats(x: torch.Tensor, bins: int, scratch: Scratch) -> TensorStats 
             nonzero += int(torch.dot(sg, sg))
     if not _fast_histogram_safe(lo, hi, bins):
         return None
-    if lo == hi:
-        counts = [n] + [0] * (bins - 1)
-    else:
-        counts = _byte_histogram(chunks, lo, hi, bins, scratch)
+    counts = [n] + [0] * (bins - 1) if lo == hi else _byte_histogram(chunks, lo, hi, bins, scratch)
     m2 = _deviations(chunks, total, sumsq, n)
     return _finalize(n, total / n, math.sqrt(max(m2 / n, 0.0)), lo, hi, n - nonzero, 0, 0, counts)
 
@@ -295,7 +292,7 @@ class StatsCollector:
                 self._pending.append((node_id, device_stats_vector(t, self.bins)))
             else:
                 self._ready[node_id] = cpu_stats(t, self.bins, self._scratch)
-        except Exception as exc:  # noqa: BLE001 - statistics of one output never kill the report
+        except Exception as exc:  # statistics of one output never kill the report
             self.failures[node_id] = one_line(exc, limit=None)
             return
         version = _version(t)
@@ -322,7 +319,7 @@ class StatsCollector:
                 for (node_id, _), row in zip(items, rows):
                     try:
                         self._ready[node_id] = stats_from_vector(row, self.bins)
-                    except Exception as exc:  # noqa: BLE001 - as in __call__
+                    except Exception as exc:  # as in __call__
                         self.failures[node_id] = one_line(exc, limit=None)
             self._pending.clear()
         for node_id, source_id in self._shared.items():

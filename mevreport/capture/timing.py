@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .dispatch import _SKIP_NAMESPACES, is_work, tensors_in
 from .modules import ModuleTracker
-
 
 OpKey = tuple[str, str, int]
 """An op as both the recorder and the timer see it: (op name, module path, module call)."""
@@ -43,7 +43,7 @@ class OpTimer(TorchDispatchMode):
         self._cpu_ms: list[float] = []
         self._events: list[tuple[Any, Any]] = []
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.before_op is not None:
             self.before_op(func, args, kwargs)

@@ -49,6 +49,6 @@ def _weight_from(name: str, s: TensorStats) -> WeightStats:
     return WeightStats(name, norm, s.mean, s.std, s.min, s.max, s.histogram)
 
 
-def model_weight_stats(model: "torch.nn.Module", bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
+def model_weight_stats(model: torch.nn.Module, bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
     """Weight statistics of every floating parameter, each tensor once."""
     return weight_stats_all([(n, p) for n, p in model.named_parameters() if p.is_floating_point()], bins)

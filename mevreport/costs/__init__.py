@@ -60,4 +60,4 @@ def flops_markdown() -> str:
     return CONVENTIONS + "\n".join(lines) + "\n"
 
 
-__all__ = ["Cost", "cost_of", "lookup", "rule_table", "flops_markdown", "CONVENTIONS"]
+__all__ = ["CONVENTIONS", "Cost", "cost_of", "flops_markdown", "lookup", "rule_table"]

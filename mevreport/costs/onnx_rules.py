@@ -16,13 +16,13 @@ returns ``None``.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..graph import Node, TensorMeta
 from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT, _attention, einsum_macs
 from .registry import ZERO, Cost, prod, register
 
-OnnxRule = Callable[[Node], Optional[Cost]]
+OnnxRule = Callable[[Node], Cost | None]
 
 
 def _inp(node: Node, i: int) -> TensorMeta | None:
@@ -177,26 +177,12 @@ def ms_mha_cost(node: Node) -> Cost:
 
 # --- no MACs: FLOPs by the pointwise table -----------------------------------
 
-_ELEMENTWISE = """
-Add Sub Mul Div Pow Sqrt Reciprocal Neg Abs Exp Log Erf Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh Atanh
-Relu LeakyRelu PRelu Elu Selu Celu Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign Mish Gelu ThresholdedRelu
-Shrink Clip Min Max Mean Sum Floor Ceil Round Sign Mod BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot
-Equal Less Greater LessOrEqual GreaterOrEqual And Or Xor Not IsNaN IsInf Where Swish
-""".split()
+_ELEMENTWISE = ["Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Reciprocal", "Neg", "Abs", "Exp", "Log", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softplus", "Softsign", "Mish", "Gelu", "ThresholdedRelu", "Shrink", "Clip", "Min", "Max", "Mean", "Sum", "Floor", "Ceil", "Round", "Sign", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf", "Where", "Swish"]
 
-_ZERO = """
-Reshape Flatten Squeeze Unsqueeze Transpose Identity Cast CastLike Shape Size Concat Split Slice Gather GatherElements
-GatherND ScatterElements ScatterND Scatter Expand Tile Pad Constant ConstantOfShape Range DepthToSpace SpaceToDepth
-Dropout Trilu OneHot NonZero EyeLike Compress ReverseSequence SequenceAt SequenceConstruct SplitToSequence
-ConcatFromSequence Optional OptionalGetElement OptionalHasElement Upsample RandomNormal RandomNormalLike RandomUniform
-RandomUniformLike Multinomial Bernoulli QuantizeLinear DequantizeLinear DynamicQuantizeLinear NonMaxSuppression
-""".split()
+_ZERO = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Cast", "CastLike", "Shape", "Size", "Concat", "Split", "Slice", "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Scatter", "Expand", "Tile", "Pad", "Constant", "ConstantOfShape", "Range", "DepthToSpace", "SpaceToDepth", "Dropout", "Trilu", "OneHot", "NonZero", "EyeLike", "Compress", "ReverseSequence", "SequenceAt", "SequenceConstruct", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement", "Upsample", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "NonMaxSuppression"]
 # Quantize/dequantize are counted as casts (data movement), as aten._to_copy is.
 
-_REDUCTIONS = """
-ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare
-ArgMax ArgMin CumSum TopK GlobalAveragePool GlobalMaxPool GlobalLpPool
-""".split()
+_REDUCTIONS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "CumSum", "TopK", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"]
 
 
 def _first_in(node: Node) -> int:

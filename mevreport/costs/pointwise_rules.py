@@ -16,43 +16,14 @@ from ..graph import Node
 from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT
 from .registry import ZERO, Cost, arg, in_numel, out_numel, prod, register, tensor_args
 
-_ELEMENTWISE = """
-add sub rsub mul div neg reciprocal pow sqrt rsqrt exp exp2 expm1 log log2 log10 log1p abs sign sgn
-sin cos tan asin acos atan atan2 sinh cosh tanh erf erfc erfinv sigmoid logit relu relu6 gelu silu mish
-hardtanh hardsigmoid hardswish leaky_relu elu selu celu softplus softshrink hardshrink threshold prelu
-_prelu_kernel glu clamp clamp_min clamp_max clip maximum minimum fmax fmin floor ceil round trunc frac
-remainder fmod floor_divide lerp addcmul addcdiv square xlogy eq ne lt le gt ge logical_and logical_or
-logical_not logical_xor bitwise_and bitwise_or bitwise_xor bitwise_not isnan isinf isfinite nan_to_num
-where masked_fill gelu_ silu_ relu_ add_ sub_ mul_ div_ clamp_ hardtanh_ leaky_relu_ sigmoid_ tanh_ neg_
-exp_ pow_ sqrt_ rsqrt_ abs_ masked_fill_ threshold_ elu_ hardswish_ hardsigmoid_ mish_ copysign heaviside
-diff __and__ __or__ __xor__
-""".split()
+_ELEMENTWISE = ["add", "sub", "rsub", "mul", "div", "neg", "reciprocal", "pow", "sqrt", "rsqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "abs", "sign", "sgn", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "erf", "erfc", "erfinv", "sigmoid", "logit", "relu", "relu6", "gelu", "silu", "mish", "hardtanh", "hardsigmoid", "hardswish", "leaky_relu", "elu", "selu", "celu", "softplus", "softshrink", "hardshrink", "threshold", "prelu", "_prelu_kernel", "glu", "clamp", "clamp_min", "clamp_max", "clip", "maximum", "minimum", "fmax", "fmin", "floor", "ceil", "round", "trunc", "frac", "remainder", "fmod", "floor_divide", "lerp", "addcmul", "addcdiv", "square", "xlogy", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite", "nan_to_num", "where", "masked_fill", "gelu_", "silu_", "relu_", "add_", "sub_", "mul_", "div_", "clamp_", "hardtanh_", "leaky_relu_", "sigmoid_", "tanh_", "neg_", "exp_", "pow_", "sqrt_", "rsqrt_", "abs_", "masked_fill_", "threshold_", "elu_", "hardswish_", "hardsigmoid_", "mish_", "copysign", "heaviside", "diff", "__and__", "__or__", "__xor__"]
 # diff and the Python operators (__and__ ...) appear under torch.export, which keeps them undecomposed.
 # `where`, `masked_fill` and comparisons are counted as one operation per element, like arithmetic.
 
-_ZERO = """
-view _unsafe_view reshape _reshape_alias alias detach detach_ permute transpose t expand expand_as
-slice select unsqueeze squeeze flatten unflatten unfold as_strided as_strided_ narrow split split_with_sizes
-chunk unbind movedim view_as_real view_as_complex real imag clone contiguous copy copy_ _to_copy to
-_copy_from _copy_from_and_resize lift_fresh lift_fresh_copy empty empty_like empty_strided new_empty
-new_empty_strided zeros zeros_like ones ones_like full full_like new_zeros new_ones new_full fill fill_
-zero_ arange linspace scalar_tensor tensor cat stack hstack vstack index_select gather take embedding
-index index_put index_put_ scatter scatter_ masked_select masked_scatter repeat repeat_interleave tile roll
-flip constant_pad_nd pad tril triu tril_ triu_ diagonal diag_embed _local_scalar_dense item rand randn
-randint rand_like randn_like randint_like bernoulli bernoulli_ normal_ uniform_ random_ exponential_
-multinomial set_ resize_ _unsafe_index dropout alpha_dropout feature_dropout one_hot
-_assert_async _assert_tensor_metadata sym_constrain_range_for_size select_scatter slice_scatter
-_pin_memory pin_memory _has_compatible_shallow_copy_type upsample_nearest1d upsample_nearest2d
-upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d
-pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im sort argsort unsafe_split unsafe_split_with_sizes
-unsafe_chunk _reshape_copy view_as split_copy type_as tensor_split swapaxes squeeze_ unsqueeze_
-""".split()
+_ZERO = ["view", "_unsafe_view", "reshape", "_reshape_alias", "alias", "detach", "detach_", "permute", "transpose", "t", "expand", "expand_as", "slice", "select", "unsqueeze", "squeeze", "flatten", "unflatten", "unfold", "as_strided", "as_strided_", "narrow", "split", "split_with_sizes", "chunk", "unbind", "movedim", "view_as_real", "view_as_complex", "real", "imag", "clone", "contiguous", "copy", "copy_", "_to_copy", "to", "_copy_from", "_copy_from_and_resize", "lift_fresh", "lift_fresh_copy", "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "new_zeros", "new_ones", "new_full", "fill", "fill_", "zero_", "arange", "linspace", "scalar_tensor", "tensor", "cat", "stack", "hstack", "vstack", "index_select", "gather", "take", "embedding", "index", "index_put", "index_put_", "scatter", "scatter_", "masked_select", "masked_scatter", "repeat", "repeat_interleave", "tile", "roll", "flip", "constant_pad_nd", "pad", "tril", "triu", "tril_", "triu_", "diagonal", "diag_embed", "_local_scalar_dense", "item", "rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "bernoulli", "bernoulli_", "normal_", "uniform_", "random_", "exponential_", "multinomial", "set_", "resize_", "_unsafe_index", "dropout", "alpha_dropout", "feature_dropout", "one_hot", "_assert_async", "_assert_tensor_metadata", "sym_constrain_range_for_size", "select_scatter", "slice_scatter", "_pin_memory", "pin_memory", "_has_compatible_shallow_copy_type", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "im2col", "col2im", "sort", "argsort", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "_reshape_copy", "view_as", "split_copy", "type_as", "tensor_split", "swapaxes", "squeeze_", "unsqueeze_"]
 # sort/argsort are counted as data movement; topk likewise below.
 
-_REDUCTIONS = """
-sum mean amax amin max min argmax argmin prod all any norm linalg_vector_norm logsumexp cumsum cumprod
-nansum nanmean count_nonzero aminmax topk kthvalue median nanmedian mode histc bincount
-""".split()
+_REDUCTIONS = ["sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "prod", "all", "any", "norm", "linalg_vector_norm", "logsumexp", "cumsum", "cumprod", "nansum", "nanmean", "count_nonzero", "aminmax", "topk", "kthvalue", "median", "nanmedian", "mode", "histc", "bincount"]
 
 
 def _elementwise(node: Node) -> Cost:

@@ -10,8 +10,8 @@ and the analysis lists it as uncounted rather than calling it zero.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..graph import Node, TensorMeta
 

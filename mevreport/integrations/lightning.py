@@ -13,8 +13,9 @@ writes.  Requires ``lightning`` (``pip install mevreport[lightning]``);
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer

@@ -10,8 +10,9 @@ The ``onnx`` and ``onnxruntime`` imports happen inside these modules, so
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,7 +27,7 @@ def is_onnx_path(spec: str) -> bool:
 def analyze_onnx(path: str | Path, *, input_shapes: list[tuple[int, ...]] | None = None,
                  named_shapes: dict[str, tuple[int, ...]] | None = None, device: str | None = None,
                  stats: bool = True, runs: int = 3, title: str | None = None, label: str | None = None,
-                 name: str | None = None, progress: Callable[[str], None] | None = None) -> "Report":
+                 name: str | None = None, progress: Callable[[str], None] | None = None) -> Report:
     """The report of an ONNX file: static shapes and costs, measured with onnxruntime."""
     import datetime as _dt
 
@@ -42,12 +43,12 @@ def analyze_onnx(path: str | Path, *, input_shapes: list[tuple[int, ...]] | None
     )
 
 
-def export_onnx(model: "nn.Module", inputs: Any, path: str | Path) -> "OnnxExport":
+def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:
     from .export import export_onnx as _export
     return _export(model, inputs, path)
 
 
-def with_export(report: "Report", export: "OnnxExport") -> "Report":
+def with_export(report: Report, export: OnnxExport) -> Report:
     """The report with the export recorded in ``onnx_export`` and in the capture notes."""
     from ..report import ReportWarning
     from .export import export_note

@@ -9,8 +9,8 @@ run still gets its static report, with the reason in the notes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

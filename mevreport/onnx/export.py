@@ -22,8 +22,9 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import onnx
 import torch
@@ -32,7 +33,6 @@ from torch import nn
 from ..capture.inputs import normalize_inputs
 from ..fileio import check_writable
 from ..report import OnnxExport
-
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -81,7 +81,7 @@ def _optimize_keeping_batchnorm(program: Any) -> str | None:
         rewriter.rewrite(program.model, pattern_rewrite_rules=rules)
         optimizer.remove_unused_nodes(program.model)
         return None
-    except Exception as exc:  # noqa: BLE001 - the unoptimized graph is still a correct export
+    except Exception as exc:  # the unoptimized graph is still a correct export
         return f"onnxscript optimization skipped ({_first_line(exc)})"
 
 
@@ -135,7 +135,7 @@ def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:
                 onnx.checker.check_model(str(dest))
                 exporter = name
                 break
-            except Exception as exc:  # noqa: BLE001 - every exporter failure is reported, not raised
+            except Exception as exc:  # every exporter failure is reported, not raised
                 errors.append(f"{name} exporter failed: {_first_line(exc)}")
             finally:
                 _restore(model, state)

@@ -143,9 +143,8 @@ def bind_shapes(loaded: LoadedOnnx, positional: list[tuple[int, ...]],
             if isinstance(d, int) and d != v:
                 raise UsageError(f"input {inp.name!r} has the fixed shape {_show(inp.dims)}; --input-shape gives "
                                  f"{','.join(map(str, shape))}")
-            if isinstance(d, str):
-                if symbols.setdefault(d, v) != v:
-                    raise UsageError(f"dimension {d!r} bound to both {symbols[d]} and {v} by --input-shape")
+            if isinstance(d, str) and symbols.setdefault(d, v) != v:
+                raise UsageError(f"dimension {d!r} bound to both {symbols[d]} and {v} by --input-shape")
     shapes: dict[str, tuple[int, ...]] = {}
     missing: list[str] = []
     for inp in loaded.inputs:
@@ -203,7 +202,7 @@ def infer_value_types(model: onnx.ModelProto,
         else:
             inferred = model  # too large to infer in memory: runtime shapes fill in
             error = "model over 2 GiB: shapes come from the onnxruntime run only"
-    except Exception as exc:  # noqa: BLE001 - inference is best effort; the run fills gaps
+    except Exception as exc:  # inference is best effort; the run fills gaps
         inferred = model
         error = f"ONNX shape inference failed: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
     out: dict[str, tuple[tuple[int, ...], str]] = {}

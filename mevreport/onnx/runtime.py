@@ -29,6 +29,7 @@ from onnx import helper
 
 from ..errors import UsageError
 
+
 @dataclass(frozen=True)
 class RuntimeResult:
     values: dict[str, np.ndarray]        # value name -> array (intermediates included)
@@ -174,7 +175,7 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: l
             sess = _session(m, providers, optimize=False)
             names = [o.name for o in sess.get_outputs()]
             got = dict(zip(names, sess.run(names, feeds)))
-    except Exception as exc:  # noqa: BLE001 - any runtime failure leaves a static report
+    except Exception as exc:  # any runtime failure leaves a static report
         notes.append(f"onnxruntime could not run the model ({_first_line(exc)}); statistics and latency not measured, "
                      f"shapes, parameters and MACs/FLOPs are from static analysis")
         return RuntimeResult({}, {}, None, None, 0, provider, tuple(notes))
@@ -186,7 +187,7 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: l
             fwd, spread = forward_times(model, feeds, providers, runs)
             notes.append("per-node latency: onnxruntime profiler kernel times with graph optimizations off; "
                          f"forward latency: median of {runs} runs with all optimizations on")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             notes.append(f"onnxruntime timing failed ({_first_line(exc)}); latency not measured")
             return RuntimeResult(got, {}, None, None, 0, provider, tuple(notes))
     return RuntimeResult(got, node_ms, fwd, spread, runs if fwd is not None else 0, provider, tuple(notes))

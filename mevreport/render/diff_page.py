@@ -70,4 +70,4 @@ def render_diff_html(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> st
     return environment().get_template("diff.html.j2").render(**page_context(diff, gates))
 
 
-__all__ = ["render_diff_html", "page_context"]
+__all__ = ["page_context", "render_diff_html"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 
@@ -95,4 +96,4 @@ def render_index_html(archive: Archive, page_path: str | Path) -> str:
     return re.sub(r"[ \t]+\n", "\n", html)
 
 
-__all__ = ["render_index_html", "trend_svg", "page_context", "PLOTTED"]
+__all__ = ["PLOTTED", "page_context", "render_index_html", "trend_svg"]

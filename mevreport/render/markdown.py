@@ -75,7 +75,7 @@ def module_cell(m: ModuleChange) -> str:
     return md_code(m.path or "(root)")
 
 
-def pair_text(m: ModuleChange, name: str, fmt) -> str:  # noqa: ANN001
+def pair_text(m: ModuleChange, name: str, fmt) -> str:
     """``base → head`` of one field, or one value when it did not change or exists on one side."""
     b = getattr(m.base, name) if m.base is not None else None
     h = getattr(m.head, name) if m.head is not None else None
@@ -133,4 +133,4 @@ def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: i
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["render_markdown", "md_text", "md_code", "metric_value"]
+__all__ = ["md_code", "md_text", "metric_value", "render_markdown"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import matplotlib
 import matplotlib.ticker
-from matplotlib.figure import Figure
 from markupsafe import Markup
+from matplotlib.figure import Figure
 
 from ..analyze import op_short
 from ..report import Report
@@ -62,7 +62,7 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _no_math(labels) -> None:  # noqa: ANN001 - matplotlib Text objects
+def _no_math(labels) -> None:  # matplotlib Text objects
     for t in labels:
         t.set_parse_math(False)
 
@@ -71,7 +71,7 @@ def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else "\u2026" + text[-(n - 1):]
 
 
-def _barh(ax, names: list[str], values: list[float], color: str, unit_fmt) -> None:  # noqa: ANN001
+def _barh(ax, names: list[str], values: list[float], color: str, unit_fmt) -> None:
     ys = list(range(len(names)))[::-1]
     ax.barh(ys, values, color=color, height=0.7)
     ax.set_yticks(ys, [_short(n) for n in names])
