@@ -148,8 +148,8 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
         first = next(n.id for n in nodes if n.op == op)
         out.append(ReportWarning("uncounted_op", first, f"no cost rule for {op} ({count} node(s)); not in MACs/FLOPs"))
     for node_id, why in sorted(graph.measurements.stats_failures.items()):
-        n = next((n for n in nodes if n.id == node_id), None)
-        where = f"node {node_id} ({n.op}) in '{n.module_path or '<root>'}'" if n else f"node {node_id}"
+        hit = next((n for n in nodes if n.id == node_id), None)
+        where = f"node {node_id} ({hit.op}) in '{hit.module_path or '<root>'}'" if hit else f"node {node_id}"
         out.append(ReportWarning("stats_failed", node_id, f"statistics of {where} could not be taken ({why}); "
                                                           f"its stats are null, the rest of the report stands"))
     for note in graph.capture.notes:

@@ -100,7 +100,7 @@ def _write(report, html_path: str, json_path: str | None, say) -> None:
     """Render both documents before writing either, so a rendering failure writes nothing."""
     from .fileio import atomic_write_texts
     from .render.html import render_html
-    items = [(html_path, render_html(report))]
+    items: list[tuple[str | Path, str]] = [(html_path, render_html(report))]
     if json_path:
         items.append((json_path, report.to_json() + "\n"))
     paths = atomic_write_texts(items, written=_WRITTEN)  # both or neither, even on Ctrl-C

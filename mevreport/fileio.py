@@ -85,13 +85,14 @@ def _signals_deferred() -> Iterator[None]:
     is the best there is.
     """
     if threading.current_thread() is not threading.main_thread():
-        masked = hasattr(signal, "pthread_sigmask")
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if masked else None
+        if not hasattr(signal, "pthread_sigmask"):
+            yield
+            return
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
         try:
             yield
         finally:
-            if masked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         return
     pending: list[int] = []
     previous = {sig: signal.getsignal(sig) for sig in _DEFERRED}
@@ -102,8 +103,8 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for sig in dict.fromkeys(pending):
-            signal.raise_signal(sig)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] | None = None) -> list[Path]:

@@ -120,7 +120,7 @@ def read_json(archive: zipfile.ZipFile, name: str) -> Any:
 
 # --- the program JSON ---------------------------------------------------------------------------------------
 
-_TYPED = {"as_int": int, "as_float": (int, float), "as_bool": bool, "min_val": (int, type(None)),
+_TYPED: dict[str, type | tuple[type, ...]] = {"as_int": int, "as_float": (int, float), "as_bool": bool, "min_val": (int, type(None)),
           "max_val": (int, type(None))}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import ModelLoadError
 
@@ -61,7 +61,7 @@ class Refused(ModelLoadError):
     """The archive holds something torch would evaluate, or a layout torch never writes."""
 
 
-def _refuse(reason: str) -> None:
+def _refuse(reason: str) -> NoReturn:
     raise Refused(f"refused: {reason}; mevreport loads only what torch.export.save writes for plain tensors "
                   f"(re-export the model, or name a callable that builds it)")
 

@@ -196,8 +196,9 @@ class OpRecorder(TorchDispatchMode):
     def _view_kind(self, func: Any) -> bool | None:
         """None: the op computes values; True: a pure view whose values are its base's
         (when numel is unchanged); False: another pure view (slices may drop, strides repeat)."""
-        kind = self._view_cache.get(func, 0)
-        if kind == 0:
+        if func in self._view_cache:
+            return self._view_cache[func]
+        if True:
             rets = func._schema.returns
             pure = bool(rets) and all(r.alias_info is not None and not r.alias_info.is_write for r in rets)
             kind = None if not pure else func._schema.name.split("::")[-1] not in _NON_PERMUTING_VIEWS
@@ -213,8 +214,9 @@ class OpRecorder(TorchDispatchMode):
         (weight statistics cover parameters).  This halves the work on
         transformers, where every linear layer transposes its weight.
         """
+        hook = self.stats_hook
         index, t = next(((i, o) for i, o in enumerate(outs) if o.is_floating_point() or o.is_complex()), (-1, None))
-        if t is None:
+        if t is None or hook is None:
             return
         view = self._view_kind(func)
         if view is not None:
@@ -228,7 +230,7 @@ class OpRecorder(TorchDispatchMode):
                     if type(self._name_by_id.get(id(base))) is ParamRef:
                         return
                 elif view and t.numel() == base.numel():
-                    share = getattr(self.stats_hook, "share", None)
+                    share = getattr(hook, "share", None)
                     if share is not None and share(node_id, pid, base):
                         return
-        self.stats_hook(node_id, t)
+        hook(node_id, t)

@@ -128,8 +128,9 @@ FxOut = tuple[fx.Node, int]  # an fx node and which of its tensor outputs
 
 def _ref(a: fx.Node) -> FxOut:
     """Look through ``operator.getitem`` to the op output it picks."""
-    if a.op == "call_function" and getattr(a.target, "__name__", "") == "getitem" and isinstance(a.args[0], fx.Node):
-        return a.args[0], int(a.args[1])
+    if (a.op == "call_function" and getattr(a.target, "__name__", "") == "getitem" and isinstance(a.args[0], fx.Node)
+            and isinstance(a.args[1], int)):
+        return a.args[0], a.args[1]
     return a, 0
 
 

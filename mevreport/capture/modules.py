@@ -133,14 +133,14 @@ def module_param_counts(root: nn.Module) -> dict[str, int]:
     seen: set[tuple[str, int]] = set()
     for name, module in named:
         parts = name.split(".") if name else []
-        for p in module._parameters.values():
-            if p is None:
+        for param in module._parameters.values():
+            if param is None:
                 continue
             for depth in range(len(parts) + 1):
                 prefix = ".".join(parts[:depth])
-                if prefix in counts and (prefix, id(p)) not in seen:
-                    seen.add((prefix, id(p)))
-                    counts[prefix] += p.numel()
+                if prefix in counts and (prefix, id(param)) not in seen:
+                    seen.add((prefix, id(param)))
+                    counts[prefix] += param.numel()
     return counts
 
 

@@ -228,14 +228,13 @@ class NodeBuilder:
         params: list[str] = []
         input_names: list[str] = []
         for r in refs:
-            tp = type(r)
-            if tp is Produced:
+            if type(r) is Produced:
                 if r.node not in inputs:
                     inputs.append(r.node)
-            elif tp is ParamRef:
+            elif type(r) is ParamRef:
                 if r.name not in params:
                     params.append(r.name)
-            elif tp is InputRef and r.name not in input_names:
+            elif type(r) is InputRef and r.name not in input_names:
                 input_names.append(r.name)
 
         sources = self.sources(target)

@@ -220,6 +220,7 @@ def _byte_histogram(chunks: list[torch.Tensor], lo: float, hi: float, bins: int,
         joint = j if joint is None else joint.add_(j)
         if k % 2:
             odd.append(int(idx[k - 1]))
+    assert joint is not None  # the loop ran: chunks are never empty here
     pairs = joint[: 256 * width].view(width, 256)[:, :width]  # little-endian: high byte = odd element
     out = (pairs + pairs.T).sum(1).tolist()
     for i in odd:

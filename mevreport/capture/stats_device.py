@@ -21,6 +21,8 @@ far above the spread, subnormal spans, values near the dtype's limits):
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 DEFAULT_BINS = 32
@@ -43,7 +45,7 @@ def device_stats_vector(t: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tens
     """
     flat = t.detach().reshape(-1)
     dev = flat.device
-    f64 = dict(dtype=torch.float64, device=dev)
+    f64: dict[str, Any] = {"dtype": torch.float64, "device": dev}
     if flat.numel() == 0:
         return torch.zeros(len(HEAD) + bins, **f64)
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..report import Report
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 except ImportError:  # pragma: no cover - depends on what is installed
     try:
-        from pytorch_lightning import Callback, LightningModule, Trainer
+        from pytorch_lightning import Callback, LightningModule, Trainer  # type: ignore[assignment]  # same API
         from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
     except ImportError as exc:
         raise ImportError(
@@ -71,15 +74,15 @@ class MevreportCallback(Callback):
         self.inputs_from_batch = inputs_from_batch
         self.eval_mode = eval_mode
         self.analyze_options = analyze_options
-        self.report = None  # the last Report written, for tests and follow-up code
+        self.report: Report | None = None  # the last Report written, for tests and follow-up code
         self.paths: tuple[Path, ...] = ()
 
     def _inputs(self, trainer: Trainer, pl_module: LightningModule) -> Any:
         if self.inputs is not None:
             return self.inputs
         batch = _first_batch(trainer.val_dataloaders)
-        if batch is None and trainer.datamodule is not None:
-            batch = _first_batch(trainer.datamodule.val_dataloader())
+        if batch is None and getattr(trainer, "datamodule", None) is not None:
+            batch = _first_batch(trainer.datamodule.val_dataloader())  # type: ignore[attr-defined]
         if batch is not None:
             return self.inputs_from_batch(batch)
         return pl_module.example_input_array

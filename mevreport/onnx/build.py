@@ -254,16 +254,16 @@ def module_infos(built: BuiltNodes, params: tuple[ParamInfo, ...], model_class: 
         for name in n.param_inputs:
             first_reader.setdefault(name, n.module_path)
     owner: dict[str, str] = {}
-    for p in params:
-        prefix = p.name.rsplit(".", 1)[0] if "." in p.name and not _AUTO_NAME.match(p.name) else None
-        owner[p.name] = prefix if prefix in seen else first_reader.get(p.name, "")
+    for param in params:
+        prefix = param.name.rsplit(".", 1)[0] if "." in param.name and not _AUTO_NAME.match(param.name) else None
+        owner[param.name] = prefix if prefix in seen else first_reader.get(param.name, "")
     counts = {path: 0 for path in order}
-    for p in params:
-        if p.is_buffer:
+    for param in params:
+        if param.is_buffer:
             continue
-        for anc in prefixes(owner[p.name]):
+        for anc in prefixes(owner[param.name]):
             if anc in counts:
-                counts[anc] += p.numel
+                counts[anc] += param.numel
     return tuple(
         ModuleInfo(path=path, class_name=model_class if path == "" else built.module_classes.get(path, ""),
                    calls=1, params=counts[path], depth=0 if path == "" else path.count(".") + 1)

@@ -87,6 +87,8 @@ def _optimize_keeping_batchnorm(program: Any) -> str | None:
 
 def _dynamo(model: nn.Module, args: tuple, kwargs: dict, dest: Path) -> str | None:
     program = torch.onnx.export(model, args, kwargs=kwargs or None, dynamo=True, optimize=False, verbose=False)
+    if program is None:  # torch returns None only when asked to write the file itself
+        raise RuntimeError("torch.onnx.export returned no program")
     note = _optimize_keeping_batchnorm(program)
     program.save(str(dest))
     return note

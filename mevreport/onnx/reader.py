@@ -133,16 +133,16 @@ def bind_shapes(loaded: LoadedOnnx, positional: list[tuple[int, ...]],
     given.update(named)
     symbols: dict[str, int] = {}
     for inp in loaded.inputs:
-        shape = given.get(inp.name)
-        if shape is None:
+        wanted = given.get(inp.name)
+        if wanted is None:
             continue
-        if inp.dims and len(inp.dims) != len(shape):
+        if inp.dims and len(inp.dims) != len(wanted):
             raise UsageError(f"input {inp.name!r} has rank {len(inp.dims)} ({_show(inp.dims)}), "
-                             f"but --input-shape gives {len(shape)} dims")
-        for d, v in zip(inp.dims, shape):
+                             f"but --input-shape gives {len(wanted)} dims")
+        for d, v in zip(inp.dims, wanted):
             if isinstance(d, int) and d != v:
                 raise UsageError(f"input {inp.name!r} has the fixed shape {_show(inp.dims)}; --input-shape gives "
-                                 f"{','.join(map(str, shape))}")
+                                 f"{','.join(map(str, wanted))}")
             if isinstance(d, str) and symbols.setdefault(d, v) != v:
                 raise UsageError(f"dimension {d!r} bound to both {symbols[d]} and {v} by --input-shape")
     shapes: dict[str, tuple[int, ...]] = {}

@@ -175,7 +175,8 @@ def layout(units: list[Unit]) -> dict[str, tuple[int, int]]:
         if below:
             layer[u.key] = max(0, min(below) - 1)
         else:  # nobody reads it (a dead op): beside the op that ran next
-            layer[u.key] = layer[anchor[u.key]] if anchor.get(u.key) else 0
+            beside = anchor.get(u.key)
+            layer[u.key] = layer[beside] if beside else 0
     taken: dict[int, set[int]] = {}
     col: dict[str, int] = {}
     wanted: dict[str, int] = {}
@@ -207,7 +208,8 @@ def layout(units: list[Unit]) -> dict[str, tuple[int, int]]:
         current.append(u.key)
     tidy(current)
     for u in sources:
-        place(u, consumers[u.key] or ([anchor[u.key]] if anchor.get(u.key) else []))
+        beside = anchor.get(u.key)
+        place(u, consumers[u.key] or ([beside] if beside else []))
     return {k: (col[k], layer[k]) for k in col}
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import io
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -34,7 +36,8 @@ COLORS = ["#2f6fde", "#e0803a", "#3aa17e", "#c04a7a", "#7a5cc0"]
 TOP_N = 15
 MAX_LAYER_POINTS = 300   # activation statistics per layer: beyond this, buckets
 MAX_POINTS = 1500        # long series are reduced to this many points (max per bucket keeps peaks)
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "mevreport", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"],
+_RC: dict[Any, Any] = {  # matplotlib types its keys as a Literal of every rc name
+    "svg.fonttype": "none", "svg.hashsalt": "mevreport", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"],
        "text.color": FG, "axes.labelcolor": FG, "axes.edgecolor": GRID, "xtick.color": FG, "ytick.color": FG,
        "axes.spines.top": False, "axes.spines.right": False, "svg.image_inline": True}
 
@@ -139,7 +142,7 @@ def op_type_latency(report: Report, top: int = TOP_N) -> Plot:
                     "Median per-op timings summed over all calls of an op." + left_out)
 
 
-def _reduce(values: list[float]) -> tuple[list[int], list[float]]:
+def _reduce(values: Sequence[float]) -> tuple[list[int], list[float]]:
     """At most MAX_POINTS points; each keeps its bucket's maximum, so the peak survives."""
     if len(values) <= MAX_POINTS:
         return list(range(len(values))), list(values)
@@ -187,9 +190,9 @@ def activation_stats(report: Report) -> Plot:
     ids = sorted(i for p, i in last_by_path.items() if p in leaf) or sorted(last_by_path.values())
     if not ids:
         return Plot("activations", "Activation statistics along depth", None, "activation statistics were not measured")
-    stats = [report.nodes[i].stats for i in ids]
+    stats = [s for i in ids if (s := report.nodes[i].stats) is not None]  # all of them: chosen above
     xs = list(range(len(ids)))
-    mean, std = [s.mean for s in stats], [s.std or 0.0 for s in stats]
+    mean, std = [s.mean or 0.0 for s in stats], [s.std or 0.0 for s in stats]
     absmax, zeros = [s.abs_max or 0.0 for s in stats], [s.zero_fraction * 100 for s in stats]
     if len(ids) > MAX_LAYER_POINTS:  # buckets: mean of means and stds, max of |max| and zeros
         size = -(-len(ids) // MAX_LAYER_POINTS)
@@ -222,7 +225,7 @@ def activation_stats(report: Report) -> Plot:
 def weight_histograms(report: Report, top: int = 12) -> Plot:
     """Histograms of the largest weight tensors, small multiples."""
     sizes = {p.name: p.numel for p in report.params}
-    ws = [w for w in report.weight_stats if w.histogram is not None and sum(w.histogram.counts)]
+    ws = [w for w in report.weight_stats if w.histogram is not None and sum(w.histogram.counts) > 0]
     ws = sorted(ws, key=lambda w: (-sizes.get(w.name, 0), w.name))[:top]
     if not ws:
         return Plot("weights", "Weight histograms", None, "weight statistics were not measured")
@@ -233,6 +236,7 @@ def weight_histograms(report: Report, top: int = 12) -> Plot:
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, w in zip(axes, ws):
             h = w.histogram
+            assert h is not None  # filtered above
             n = len(h.counts)
             width = (h.max - h.min) / n if h.max > h.min else 1.0
             ax.bar([h.min + width * (i + 0.5) for i in range(n)], h.counts, width=width, color=COLORS[4], linewidth=0)
