@@ -33,9 +33,11 @@ class ReportReadError(MevreportError):
     """A report file (JSON or HTML) could not be read."""
 
 
-def one_line(exc: BaseException, limit: int | None = 200) -> str:
+def one_line(exc: BaseException, limit: int | None = 200, typed: bool = True) -> str:
     """``Type: first non-empty line of the message`` (cut to ``limit`` characters; None: whole line),
-    how an exception from torch or a model is named in a one-line message."""
+    how an exception from torch or a model is named in a one-line message.  ``typed=False``: the
+    line alone (the type's name when the message is empty), where the sentence names the kind."""
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    name = type(exc).__name__
+    text = (f"{name}: {first}" if first else name) if typed else (first or name)
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
