@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, UsageError, one_line
+from .errors import ModelLoadError, UsageError, check_model_file, one_line
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
@@ -234,12 +234,7 @@ def load_pt2(path: str | Path) -> LoadedModel:
     """
     p = Path(path)
     how = "create one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')"
-    if not p.exists():
-        raise ModelLoadError(f"no such file: {str(p)!r}; check the path to the torch.export archive")
-    if p.is_dir():
-        raise ModelLoadError(f"{str(p)!r} is a directory, not a torch.export archive; {how}")
-    if p.stat().st_size == 0:
-        raise ModelLoadError(f"{str(p)!r} is empty, not a torch.export archive; {how}")
+    check_model_file(p, "a torch.export archive", how)
     if not zipfile.is_zipfile(p):
         raise ModelLoadError(f"{str(p)!r} is not a torch.export archive (not a zip file); {how}")
     from .pt2_check import NotAnArchive, Refused, check_archive

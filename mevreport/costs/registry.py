@@ -46,6 +46,7 @@ class RuleEntry:
 
     rule: Rule
     formula: Formula | None = None
+    bind: Binder | None = None
     where: str = ""
     prose: str = ""
 
@@ -76,7 +77,7 @@ def register(*ops: str, formula: Formula, where: str = "") -> Callable[[Binder],
             symbols = bind(node)
             return None if symbols is None else formula(**symbols)
 
-        _add(ops, RuleEntry(rule, formula, where))
+        _add(ops, RuleEntry(rule, formula, bind, where))
         return bind
 
     return deco

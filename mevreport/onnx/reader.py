@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper, shape_inference
 
-from ..errors import ModelLoadError, UsageError, one_line
+from ..errors import ModelLoadError, UsageError, check_model_file, one_line
 
 # ModelProto larger than this cannot be serialised in one piece (protobuf's 2 GiB limit).
 _PROTO_LIMIT = 2 ** 31 - 1
@@ -66,12 +66,7 @@ def _dims(vi: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | None:
 def read_onnx(path: str | Path) -> LoadedOnnx:
     """Load and validate ``path``; errors name the file and what is wrong."""
     p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"no such file: {str(p)!r}")
-    if p.is_dir():
-        raise ModelLoadError(f"{str(p)!r} is a directory, not an ONNX file")
-    if p.stat().st_size == 0:
-        raise ModelLoadError(f"{str(p)!r} is empty, not an ONNX model")
+    check_model_file(p, "an ONNX model")
     try:
         model = onnx.load(str(p), load_external_data=True)
     except Exception as exc:  # protobuf DecodeError, missing external data, ...
