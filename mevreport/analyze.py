@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import torch
+
 from .costs import cost_of
 from .flow import input_dependent, non_finite_origins, reaching_output
 from .graph import Graph, Node, TensorStats
+from .modpath import prefixes
 from .report import (
     SCHEMA_VERSION,
     CaptureSummary,
@@ -30,7 +33,7 @@ from .report import (
 
 DEAD_ZERO_FRACTION = 0.99  # an output this fraction zeros is flagged as dead
 LARGE_ABS_VALUE = 1e4      # float32 outputs beyond this are flagged (halves: a quarter of their range)
-_HALF_LIMITS = {"float16": 65504.0 / 4, "bfloat16": 3.39e38 / 4}
+_HALVES = ("float16", "bfloat16")
 _CREATION_OPS = {"zeros", "zeros_like", "new_zeros", "full", "full_like", "new_full", "fill", "fill_", "zero_",
                  "empty", "empty_like", "new_empty", "empty_strided", "arange", "ones", "ones_like", "scalar_tensor",
                  "lift_fresh", "lift_fresh_copy", "tril", "triu", "masked_fill", "masked_fill_", "where"}
@@ -79,24 +82,24 @@ def liveness(nodes: tuple[Node, ...], output_ids: tuple[int, ...]) -> tuple[int,
     return peak, timeline
 
 
-_DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
-              "float64": 1.7976931348623157e308}
+def _dtype_max(dtype: str) -> float | None:
+    """``torch.finfo(dtype).max`` for a floating dtype named as the report names it, else None."""
+    t = getattr(torch, dtype, None)
+    return torch.finfo(t).max if isinstance(t, torch.dtype) and t.is_floating_point else None
+
+
+def _large_value_limit(dtype: str) -> float:
+    """Beyond this an output is flagged: ``LARGE_ABS_VALUE``, or a quarter of a half type's range."""
+    top = _dtype_max(dtype) if dtype in _HALVES else None
+    return top / 4 if top is not None else LARGE_ABS_VALUE
 
 
 def _mask_sentinel(abs_max: float, dtype: str) -> bool:
     """Attention masks fill with ``torch.finfo(dtype).min`` on purpose: a magnitude
     within a factor 2 of the dtype's largest finite value is a sentinel, not a
     value growing out of range (that shows up as Inf, reported as nan_origin)."""
-    top = _DTYPE_MAX.get(dtype)
+    top = _dtype_max(dtype)
     return top is not None and abs_max >= top / 2
-
-
-def _prefixes(path: str) -> list[str]:
-    """The module itself and every ancestor, root ("") included."""
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list[ReportWarning]:
@@ -138,7 +141,7 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
         where = f"node {n.id} ({op_short(n.op)}) in '{n.module_path or '<root>'}'"
         if s.zero_fraction >= DEAD_ZERO_FRACTION:
             add("dead_activation", n.id, f"{where}: {s.zero_fraction:.1%} of outputs are exactly zero")
-        limit = _HALF_LIMITS.get(n.outputs[0].dtype, LARGE_ABS_VALUE)
+        limit = _large_value_limit(n.outputs[0].dtype)
         if s.abs_max is not None and s.abs_max > limit and not _mask_sentinel(s.abs_max, n.outputs[0].dtype):
             add("large_values", n.id, f"{where}: |max| = {s.abs_max:.4g}")
     for kind, count in sorted(per_kind.items()):
@@ -183,7 +186,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
     agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0, 0] for mod in graph.modules}
     agg.setdefault("", [0, 0, 0.0, 0, 0, 0])
     for rn in nodes:
-        for p in _prefixes(rn.module_path):
+        for p in prefixes(rn.module_path):
             row = agg.get(p)
             if row is None:
                 continue

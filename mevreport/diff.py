@@ -18,6 +18,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from .modpath import prefixes
 from .report import ModuleRow, Report, ReportNode
 
 TOTAL_METRICS = ("params", "macs", "flops", "peak_activation_bytes", "latency_ms")
@@ -174,18 +175,10 @@ def _relative(path: str, root: str) -> str:
     return path if root == "" else path[len(root) + 1:]
 
 
-def _prefixes(path: str) -> list[str]:
-    """The path itself and every ancestor, root ("") first."""
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 def _under_any(path: str, roots: set[str], proper: bool = False) -> bool:
     """Whether ``path`` lies in the subtree of one of ``roots`` (strictly below it when ``proper``)."""
-    prefixes = _prefixes(path)
-    return any(q in roots for q in (prefixes[:-1] if proper else prefixes))
+    chain = prefixes(path)
+    return any(q in roots for q in (chain[:-1] if proper else chain))
 
 
 class _Index:
@@ -201,11 +194,11 @@ class _Index:
         self.modules = tuple(self.rows.values())
         self.subtree_nodes: dict[str, list[ReportNode]] = defaultdict(list)
         for n in report.nodes:
-            for p in _prefixes(n.module_path):
+            for p in prefixes(n.module_path):
                 self.subtree_nodes[p].append(n)
         self.subtree_modules: dict[str, list[ModuleRow]] = defaultdict(list)
         for m in self.modules:
-            for p in _prefixes(m.path):
+            for p in prefixes(m.path):
                 self.subtree_modules[p].append(m)
         self.output_shapes = _module_output_shapes(report)
 
@@ -245,7 +238,7 @@ def _module_output_shapes(report: Report) -> dict[str, tuple[Shape, ...]]:
     last: dict[str, ReportNode] = {}
     for n in report.nodes:
         lcp = ".".join(common[n.id]) if n.id in common else None
-        for p in _prefixes(n.module_path):
+        for p in prefixes(n.module_path):
             last[p] = n
             # some consumer lies outside p exactly when p does not contain all consumers' common path
             if p and lcp is not None and not _inside(lcp, p):
@@ -369,16 +362,16 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
         ("removed", bi, base_only, moved_base, [p for p, _, _ in renames]),
     ):
         # A subtree that is new through and through is one change: fold its descendants into its top.
-        wrapping = {a for r in renamed_roots for a in _prefixes(r)}  # modules with a renamed one inside
+        wrapping = {a for r in renamed_roots for a in prefixes(r)}  # modules with a renamed one inside
         plain = {p for p in others if p not in moved and p not in wrapping}
         folded = {p for p in others if _under_any(p, plain, proper=True)}
         inner_of: dict[str, list[str]] = defaultdict(list)  # module -> renamed roots inside it
         for r in renamed_roots:
-            for a in _prefixes(r):
+            for a in prefixes(r):
                 inner_of[a].append(r)
         folded_into: dict[str, int] = defaultdict(int)  # top of each new subtree -> modules folded into it
         for p in folded:
-            folded_into[next(a for a in _prefixes(p) if a in plain)] += 1
+            folded_into[next(a for a in prefixes(p) if a in plain)] += 1
         for p in others:
             if p in moved or p in folded:
                 continue

@@ -7,6 +7,8 @@ traceback.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MevreportError(Exception):
     """Base for user-facing errors: the message is what the user sees."""
@@ -33,9 +35,25 @@ class ReportReadError(MevreportError):
     """A report file (JSON or HTML) could not be read."""
 
 
-def one_line(exc: BaseException, limit: int | None = 200) -> str:
+def one_line(exc: BaseException, limit: int | None = 200, typed: bool = True) -> str:
     """``Type: first non-empty line of the message`` (cut to ``limit`` characters; None: whole line),
-    how an exception from torch or a model is named in a one-line message."""
+    how an exception from torch or a model is named in a one-line message.  ``typed=False``: the
+    line alone (the type's name when the message is empty), where the sentence names the kind."""
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    name = type(exc).__name__
+    text = (f"{name}: {first}" if first else name) if typed else (first or name)
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_model_file(path: Path, kind: str, how: str = "") -> None:
+    """Raise :class:`ModelLoadError` unless ``path`` is a non-empty file, naming what it should be.
+
+    ``kind`` has its article ("a torch.export archive"), ``how`` says how to make one.
+    """
+    hint = f"; {how}" if how else ""
+    if not path.exists():
+        raise ModelLoadError(f"no such file: {str(path)!r}; check the path to the {kind.split(' ', 1)[-1]}")
+    if path.is_dir():
+        raise ModelLoadError(f"{str(path)!r} is a directory, not {kind}{hint}")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"{str(path)!r} is empty, not {kind}{hint}")

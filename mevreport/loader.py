@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import io
 import logging
+import math
 import sys
 import warnings
 import zipfile
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, UsageError
+from .errors import ModelLoadError, UsageError, check_model_file, one_line
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
@@ -85,11 +86,8 @@ def random_inputs(shapes: list[tuple[int, ...]], dtype: torch.dtype, seed: int =
             else:
                 out.append(torch.randint(0, 100, shape, generator=gen, dtype=dtype))
         except (RuntimeError, MemoryError) as exc:
-            numel = 1
-            for d in shape:
-                numel *= d
-            size = numel * torch.empty((), dtype=dtype).element_size()
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+            reason = one_line(exc, None, typed=False)
             reason = "not enough memory" if isinstance(exc, MemoryError) or "alloc" in reason.lower() else reason
             raise UsageError(
                 f"cannot create a random input of shape {list(shape)} ({size / 1e9:,.1f} GB of {dtype_name(dtype)}): "
@@ -198,8 +196,7 @@ class _Swallow(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None:
-            text = str(record.exc_info[1]).strip()
-            self.reasons.append(text.splitlines()[0] if text else type(record.exc_info[1]).__name__)
+            self.reasons.append(one_line(record.exc_info[1], None, typed=False))
 
 
 @contextlib.contextmanager
@@ -237,12 +234,7 @@ def load_pt2(path: str | Path) -> LoadedModel:
     """
     p = Path(path)
     how = "create one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')"
-    if not p.exists():
-        raise ModelLoadError(f"no such file: {str(p)!r}; check the path to the torch.export archive")
-    if p.is_dir():
-        raise ModelLoadError(f"{str(p)!r} is a directory, not a torch.export archive; {how}")
-    if p.stat().st_size == 0:
-        raise ModelLoadError(f"{str(p)!r} is empty, not a torch.export archive; {how}")
+    check_model_file(p, "a torch.export archive", how)
     if not zipfile.is_zipfile(p):
         raise ModelLoadError(f"{str(p)!r} is not a torch.export archive (not a zip file); {how}")
     from .pt2_check import NotAnArchive, Refused, check_archive
@@ -263,8 +255,7 @@ def load_pt2(path: str | Path) -> LoadedModel:
     except ModelLoadError as exc:
         raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = logs.reasons[0] if logs.reasons else first  # torch's own message only says "see the warnings above"
+        reason = logs.reasons[0] if logs.reasons else one_line(exc, None, typed=False)  # torch's own message only says "see the warnings above"
         raise ModelLoadError(f"{str(p)!r} is not a readable torch.export archive ({reason}); {how}") from exc
     try:
         module = program.module()
@@ -298,8 +289,7 @@ def load_model(spec: str) -> LoadedModel:
     try:
         result = obj()
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ModelLoadError(f"calling {spec!r} raised {type(exc).__name__}: {first} "
+        raise ModelLoadError(f"calling {spec!r} raised {one_line(exc, None)} "
                              f"(fix the callable; --debug shows the traceback)") from exc
     if isinstance(result, nn.Module):
         return LoadedModel(result, None, name)

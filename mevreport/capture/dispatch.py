@@ -62,6 +62,16 @@ def is_work(args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> bool:
     return bool(tensors_in(args) or (kwargs and tensors_in(kwargs.values())))
 
 
+def work_outputs(func: Any, args: tuple, kwargs: dict, out: Any) -> list[torch.Tensor]:
+    """The tensors an op made when it is work to count, else ``[]``: not a ``prim`` op, a tensor
+    out, and :func:`is_work`.  The recorder and the per-op timer share this one test, so their
+    op sequences match."""
+    if func.namespace in _SKIP_NAMESPACES:
+        return []
+    outs = tensors_in(out)
+    return outs if outs and is_work(args, kwargs, outs) else []
+
+
 class TensorNames:
     """What a capture knows by name (parameters, buffers, inputs), by tensor identity.
 
@@ -154,10 +164,8 @@ class OpRecorder(TorchDispatchMode):
             if self.failed_at is None:
                 self.failed_at = (str(func), self.tracker.current[0])
             raise
-        if func.namespace in _SKIP_NAMESPACES:
-            return out
-        outs = tensors_in(out)
-        if not outs or not is_work(args, kwargs, outs):
+        outs = work_outputs(func, args, kwargs, out)
+        if not outs:
             return out
         self._record(func, args, kwargs, outs)
         return out

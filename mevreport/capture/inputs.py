@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import _pytree as pytree
 
 from ..errors import UsageError
 
@@ -48,16 +49,28 @@ def normalize_inputs(inputs: Any) -> tuple[Args, Kwargs]:
     )
 
 
+def _key_name(key: object) -> str:
+    """One step of a pytree key path as the report names it: ``[0]`` for a sequence, ``.key`` otherwise."""
+    if isinstance(key, pytree.SequenceKey):
+        return f"[{key.idx}]"
+    if isinstance(key, pytree.MappingKey):
+        return f".{key.key}"
+    if isinstance(key, pytree.GetAttrKey):  # a named tuple's field
+        return f".{key.name}"
+    return str(key)
+
+
+def _container(obj: Any) -> bool:
+    # Only the plain containers (and their pytree-registered kin) are descended into; any other
+    # registered type may lack key paths, and a model's inputs are named through these three.
+    return isinstance(obj, (dict, list, tuple))
+
+
 def named_leaves(obj: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
-    """Tensors inside nested tuples/lists/dicts with readable names."""
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from named_leaves(v, f"{prefix}.{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from named_leaves(v, f"{prefix}[{i}]")
+    """Tensors inside nested tuples/lists/dicts with readable names (``x[0]``, ``batch.ids``)."""
+    for path, leaf in pytree.tree_leaves_with_path(obj, is_leaf=lambda o: not _container(o)):
+        if isinstance(leaf, torch.Tensor):
+            yield prefix + "".join(_key_name(k) for k in path), leaf
 
 
 def argument_names(model: nn.Module, args: Args, kwargs: Kwargs) -> list[tuple[str, Any]]:
@@ -79,17 +92,8 @@ def argument_names(model: nn.Module, args: Args, kwargs: Kwargs) -> list[tuple[s
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """Apply ``fn`` to every tensor in nested tuples/lists/dicts."""
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return type(obj)((k, map_tensors(v, fn)) for k, v in obj.items()) if type(obj) is not dict else {
-            k: map_tensors(v, fn) for k, v in obj.items()}
-    if isinstance(obj, tuple):
-        return tuple(map_tensors(v, fn) for v in obj)
-    if isinstance(obj, list):
-        return [map_tensors(v, fn) for v in obj]
-    return obj
+    """Apply ``fn`` to every tensor in nested tuples/lists/dicts (any pytree), keeping the structure."""
+    return pytree.tree_map_only(torch.Tensor, fn, obj)
 
 
 def iter_output_tensors(obj: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[torch.Tensor]:

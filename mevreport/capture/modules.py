@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..modpath import prefixes
+
 MAX_NAMES = 200_000
 
 
@@ -132,12 +134,10 @@ def module_param_counts(root: nn.Module) -> dict[str, int]:
         return counts
     seen: set[tuple[str, int]] = set()
     for name, module in named:
-        parts = name.split(".") if name else []
         for param in module._parameters.values():
             if param is None:
                 continue
-            for depth in range(len(parts) + 1):
-                prefix = ".".join(parts[:depth])
+            for prefix in prefixes(name):
                 if prefix in counts and (prefix, id(param)) not in seen:
                     seen.add((prefix, id(param)))
                     counts[prefix] += param.numel()

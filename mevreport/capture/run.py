@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelRunError, UsageError
+from ..errors import ModelRunError, UsageError, one_line
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
 from .dispatch import OpRecorder, TensorNames
 from .fake import fake_runner
@@ -278,8 +278,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
         try:
             measurements = _measure(run, model, dev, recorder, runs, grad_ctx, measurements, say)
         except Exception as exc:  # a model that runs twice but not three times (state, exhausted iterators)
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise ModelRunError(f"the model ran but failed in a timed run ({type(exc).__name__}: {first}); "
+            raise ModelRunError(f"the model ran but failed in a timed run ({one_line(exc, None)}); "
                                 f"skip timing with --runs 0 (runs=0 in the API)", op=failing_call(exc)) from exc
     modules = module_infos(tracker.order, tracker.class_names, tracker.calls, param_counts)
     return CaptureParts(tuple(recorder.nodes), modules, output_ids, measurements, "dispatch")
@@ -290,10 +289,9 @@ def _model_failure(exc: Exception, failed_at: tuple[str, str] | None, tracker: M
     """One line naming the op and the innermost module that was running when the model raised."""
     op, path = failed_at or (failing_call(exc), tracker.current[0])
     where = f" in {op}" if op else ""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return ModelRunError(
         f"the model failed{where} at module '{path or '<root>'}' "
-        f"({tracker.class_names.get(path, type(model).__name__)}): {type(exc).__name__}: {message}{hint}",
+        f"({tracker.class_names.get(path, type(model).__name__)}): {one_line(exc, None)}{hint}",
         op=op, module_path=path,
     )
 

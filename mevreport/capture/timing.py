@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .dispatch import _SKIP_NAMESPACES, is_work, tensors_in
+from .dispatch import work_outputs
 from .modules import ModuleTracker
 
 OpKey = tuple[str, str, int]
@@ -62,10 +62,8 @@ class OpTimer(TorchDispatchMode):
             if self.failed_at is None:
                 self.failed_at = (str(func), self.tracker.current[0] if self.tracker is not None else "")
             raise
-        if func.namespace in _SKIP_NAMESPACES:
-            return out
-        outs = tensors_in(out)
-        if not outs or not is_work(args, kwargs, outs):
+        outs = work_outputs(func, args, kwargs, out)
+        if not outs:
             return out
         path, call = self.tracker.current if self.tracker is not None else ("", 0)
         self.ops.append((str(func), path, call))

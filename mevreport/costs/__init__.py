@@ -39,6 +39,13 @@ This page is generated from the cost registry (`mevreport/costs/`) by
 
 ## Rule table
 
+Each row names the symbols (read off the op's shapes and arguments; `bias`,
+`affine`, `training`, `transposed` are 0 or 1), then MACs and FLOPs as
+expressions over them: the formulas of `mevreport/costs/formulas.py`, which
+`tests/test_costs_formulas.py` evaluates against the code. Rows in prose are
+algorithms rather than expressions (einsum's contraction path, the backward
+kernels by `torch.utils.flop_counter`).
+
 | ops | MACs / FLOPs |
 |---|---|
 """

@@ -8,19 +8,19 @@ rather than copied; its FLOPs are 2·MACs of matmul work.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from ..graph import Node, TensorMeta
-from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT, _conv
-from .registry import Cost, arg, out_numel, prod, register, tensor_args
+from . import formulas as F
+from .matmul_rules import CONV, RNN_STACK, conv_symbols, rnn_stack_symbols
+from .registry import Cost, Symbols, arg, out_numel, out_shape, register, register_rule, tensor_args
 
-LAYER_NORM_FLOPS_PER_ELEMENT = 7  # as the layer_norm rule with weight and bias: 5 + 2
 
-
-def _grouped_macs(a: TensorMeta, b: TensorMeta) -> int:
-    """MACs of a grouped matmul, for the four layouts ``_grouped_mm`` accepts.
+def _grouped_symbols(a: TensorMeta, b: TensorMeta, y: int, bias: bool) -> Symbols:
+    """Symbols of a grouped matmul, for the four layouts ``_grouped_mm`` accepts.
 
     * a (M, K), b (G, K, N), offs splitting M: each row meets one group, M·K·N;
     * a (G, M, K), b (G, K, N): a batched matmul, G·M·K·N;
@@ -30,83 +30,62 @@ def _grouped_macs(a: TensorMeta, b: TensorMeta) -> int:
     Rows (or columns) past ``offs[-1]`` are counted too: offsets are data, and
     MoE layers (transformers' ``grouped_mm`` experts) cover every routed row.
     """
-    if len(a.shape) == 3 and len(b.shape) == 3:
-        return a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
-    return prod(a.shape[-2:]) * b.shape[-1]
+    g = a.shape[0] if len(a.shape) == 3 and len(b.shape) == 3 else 1
+    m, k = a.shape[-2:]
+    return {"g": g, "m": m, "k": k, "n": b.shape[-1], "y": y, "bias": bias}
 
 
-@register("aten._grouped_mm",
-          formula="a (M,K)·b (G,K,N) or a (M,K)·b (K,N) or a (G,M,K)·b (K,N): MACs M·K·N; a (G,M,K)·b (G,K,N): "
-                  "G·M·K·N (rows past offs[-1] included); FLOPs 2·MACs + numel(output) with bias")
-def grouped_mm_cost(node: Node) -> Cost:
+GROUPED = ("a (M,K)·b (G,K,N), a (M,K)·b (K,N) or a (G,M,K)·b (K,N): g = 1; a (G,M,K)·b (G,K,N): g = G "
+           "(rows past offs[-1] included); y = numel(output), bias 0/1")
+
+
+@register("aten._grouped_mm", formula=F.grouped_mm, where=GROUPED)
+def grouped_mm_cost(node: Node) -> Symbols:
     a, b = tensor_args(node)[:2]
-    macs = _grouped_macs(a, b)
-    return Cost(macs, 2 * macs + (out_numel(node) if arg(node, 3, "bias") is not None else 0))
+    return _grouped_symbols(a, b, out_numel(node), arg(node, 3, "bias") is not None)
 
 
-@register("aten._scaled_grouped_mm", "aten._scaled_grouped_mm_v2",
-          formula="as aten._grouped_mm (the scales are not MACs)")
-def scaled_grouped_mm_cost(node: Node) -> Cost:
+@register("aten._scaled_grouped_mm", "aten._scaled_grouped_mm_v2", formula=F.grouped_mm,
+          where=GROUPED + " (the scales are not MACs)")
+def scaled_grouped_mm_cost(node: Node) -> Symbols:
     a, b = tensor_args(node)[:2]
-    macs = _grouped_macs(a, b)
     bias = arg(node, 5 if node.op.startswith("aten._scaled_grouped_mm.") else 9, "bias")
-    return Cost(macs, 2 * macs + (out_numel(node) if bias is not None else 0))
+    return _grouped_symbols(a, b, out_numel(node), bias is not None)
 
 
-@register("aten._scaled_mm", "aten._scaled_mm_v2",
-          formula="a (m,k)·b (k,n): MACs m·k·n; FLOPs 2·MACs + m·n with bias (the scales are not MACs)")
-def scaled_mm_cost(node: Node) -> Cost:
+@register("aten._scaled_mm", "aten._scaled_mm_v2", formula=F.addmm,
+          where="a (m,k), b (k,n), bias 0/1 (the scales are not MACs)")
+def scaled_mm_cost(node: Node) -> Symbols:
     a, b = tensor_args(node)[:2]
-    macs = a.shape[0] * a.shape[1] * b.shape[1]
     bias = arg(node, 4 if node.op.startswith("aten._scaled_mm.") else 8, "bias")
-    return Cost(macs, 2 * macs + (out_numel(node) if bias is not None else 0))
+    return {"m": a.shape[0], "k": a.shape[1], "n": b.shape[1], "bias": bias is not None}
 
 
-@register("aten._slow_conv2d_forward", "aten.thnn_conv2d", "aten._conv_depthwise2d",
-          formula="as aten.convolution (the CPU fallback kernels; bias is argument 3)")
-def slow_conv2d_cost(node: Node) -> Cost:
+@register("aten._slow_conv2d_forward", "aten.thnn_conv2d", "aten._conv_depthwise2d", formula=F.conv,
+          where=CONV + " (the CPU fallback kernels: never transposed, bias is argument 3)")
+def slow_conv2d_cost(node: Node) -> Symbols:
     # torch.utils.flop_counter reads argument 6 of this op as `transposed`; here it is `padding`, so
-    # it counts a stride-2 convolution as transposed (4x high): the rule is ours.
+    # its conv_flop counts a stride-2 convolution as transposed (4x high): we bind the shapes ourselves.
     x, w = tensor_args(node)[:2]
-    return _conv(node, x, w, arg(node, 3, "bias") is not None, transposed=False)
+    return conv_symbols(x, w, out_shape(node), False, arg(node, 3, "bias") is not None)
 
 
-@register("aten._transformer_encoder_layer_fwd",
-          formula="src (B,L,E), F = rows(ffn_weight_1): MACs B·L·(3E² + E² + 2·E·F) + 2·B·L²·E; FLOPs 2·MACs + "
-                  "bias adds B·L·(5E + F) + 5·B·H·L² (softmax) + 2·7·B·L·E (layer norms) + B·L·F (activation) "
-                  "+ 2·B·L·E (residual adds)")
-def transformer_encoder_layer_cost(node: Node) -> Cost:
+@register("aten._transformer_encoder_layer_fwd", formula=F.transformer_encoder_layer,
+          where="src (…,L,E), B = prod(…), F = rows(ffn_weight_1), heads = num_heads")
+def transformer_encoder_layer_cost(node: Node) -> Symbols:
     # The fused fast path of nn.TransformerEncoderLayer (eval mode, no grad): in-projection, both
     # attention products, out-projection, two layer norms and the feed-forward block in one op.
     src = tensor_args(node)[0]
-    e = int(arg(node, 1, "embed_dim"))
-    heads = int(arg(node, 2, "num_heads"))
     ffn = arg(node, 14, "ffn_weight_1")
-    f = ffn.shape[0] if isinstance(ffn, TensorMeta) else 0
-    l = src.shape[-2]
-    b = prod(src.shape[:-2]) if len(src.shape) > 2 else 1
-    tokens = b * l
-    macs = tokens * (4 * e * e + 2 * e * f) + 2 * b * l * l * e
-    flops = (2 * macs + tokens * (5 * e + f) + SOFTMAX_FLOPS_PER_ELEMENT * b * heads * l * l
-             + 2 * LAYER_NORM_FLOPS_PER_ELEMENT * tokens * e + tokens * f + 2 * tokens * e)
-    return Cost(macs, flops)
+    return {"b": math.prod(src.shape[:-2]) if len(src.shape) > 2 else 1, "l": src.shape[-2],
+            "e": int(arg(node, 1, "embed_dim")),
+            "f": ffn.shape[0] if isinstance(ffn, TensorMeta) else 0,
+            "heads": int(arg(node, 2, "num_heads"))}
 
 
-def _rnn_cost(node: Node, x: TensorMeta, weights: tuple, hidden: int, groups: int) -> Cost:
-    """A whole recurrent layer stack: every weight matrix once per step (time × batch), as _cudnn_rnn."""
-    ws = [w for w in weights if isinstance(w, TensorMeta)]
-    steps = x.numel // x.shape[-1]
-    matrices = [w for w in ws if len(w.shape) == 2]
-    macs = steps * sum(w.numel for w in matrices)
-    biases = steps * sum(w.numel for w in ws if len(w.shape) == 1)
-    per_group = len(ws) // max(groups, 1)
-    gate_rows = sum(ws[g * per_group].shape[0] for g in range(groups)) if per_group else 0
-    return Cost(macs, 2 * macs + biases + steps * gate_rows + 3 * steps * hidden * groups)
-
-
-@register("aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu",
-          formula="a whole RNN/LSTM/GRU as torch.export keeps it (.input, .data): as aten._cudnn_rnn")
-def rnn_stack_cost(node: Node) -> Cost:
+@register("aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu", formula=F.rnn_stack,
+          where=RNN_STACK + " (as torch.export keeps them: .input, .data)")
+def rnn_stack_cost(node: Node) -> Symbols:
     packed = node.op.endswith(".data")
     x = node.args[0]
     params = node.args[3 if packed else 2]
@@ -115,7 +94,7 @@ def rnn_stack_cost(node: Node) -> Cost:
     params = params if isinstance(params, tuple) else ()
     w_hh = next((w for w in params[1:2] if isinstance(w, TensorMeta)), None)
     hidden = w_hh.shape[1] if w_hh is not None else 0
-    return _rnn_cost(node, x, params, hidden, num_layers * (2 if bidirectional else 1))
+    return rnn_stack_symbols(x, params, hidden, num_layers * (2 if bidirectional else 1))
 
 
 # --- backward kernels, by torch.utils.flop_counter's own formulas ---------------------------------
@@ -141,8 +120,8 @@ def _flop_counter_cost(node: Node, outputs: Any = None) -> Cost:
     return Cost(flops // 2, flops)
 
 
-@register("aten.convolution_backward",
-          formula="torch.utils.flop_counter's conv_backward_flop: the grad-input and grad-weight convolutions "
+@register_rule("aten.convolution_backward",
+               prose="torch.utils.flop_counter's conv_backward_flop: the grad-input and grad-weight convolutions "
                   "that output_mask asks for; FLOPs 2·MACs")
 def convolution_backward_cost(node: Node) -> Cost:
     # The outputs it did not compute (output_mask False) are None, not recorded: put them back in place.
@@ -152,10 +131,10 @@ def convolution_backward_cost(node: Node) -> Cost:
     return _flop_counter_cost(node, outputs)
 
 
-@register("aten._scaled_dot_product_efficient_attention_backward",
+@register_rule("aten._scaled_dot_product_efficient_attention_backward",
           "aten._scaled_dot_product_flash_attention_backward", "aten._scaled_dot_product_cudnn_attention_backward",
           "aten._flash_attention_backward", "aten._efficient_attention_backward",
-          formula="torch.utils.flop_counter's sdpa_backward_flop: recomputed scores, grad of values, of the "
+          prose="torch.utils.flop_counter's sdpa_backward_flop: recomputed scores, grad of values, of the "
                   "probabilities, of queries and keys (4·B·H·L·S·E + B·H·L·S·Ev MACs); FLOPs 2·MACs")
 def attention_backward_cost(node: Node) -> Cost:
     return _flop_counter_cost(node)

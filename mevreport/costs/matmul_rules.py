@@ -9,183 +9,161 @@ are ignored (DESIGN §3).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..graph import Node, TensorMeta
-from .registry import Cost, arg, out_numel, prod, register, tensor_args
+from . import formulas as F
+from .registry import Cost, Symbols, arg, out_numel, out_shape, register, register_rule, tensor_args
 
-SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
-
-
-def _mm(m: int, k: int, n: int, bias: bool) -> Cost:
-    macs = m * k * n
-    return Cost(macs, 2 * macs + (m * n if bias else 0))
+MM = "a (m,k), b (k,n)"
+BMM = "a (b,m,k), b (b,k,n)"
 
 
-@register("aten.mm", formula="MACs m·k·n; FLOPs 2·MACs")
-def mm_cost(node: Node) -> Cost:
+@register("aten.mm", formula=F.mm, where=MM)
+def mm_cost(node: Node) -> Symbols:
     a, b = tensor_args(node)[:2]
-    return _mm(a.shape[0], a.shape[1], b.shape[1], bias=False)
+    return {"m": a.shape[0], "k": a.shape[1], "n": b.shape[1]}
 
 
-@register("aten.addmm", formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add)")
-def addmm_cost(node: Node) -> Cost:
+@register("aten.addmm", formula=F.addmm, where=MM + ", bias = 1")
+def addmm_cost(node: Node) -> Symbols:
     _, a, b = tensor_args(node)[:3]
-    return _mm(a.shape[0], a.shape[1], b.shape[1], bias=True)
+    return {"m": a.shape[0], "k": a.shape[1], "n": b.shape[1], "bias": True}
 
 
-@register("aten._addmm_activation", formula="MACs m·k·n; FLOPs 2·MACs + m·n (bias add) + m·n (activation)")
-def addmm_activation_cost(node: Node) -> Cost:
-    c = addmm_cost(node)
-    return Cost(c.macs, c.flops + out_numel(node))
-
-
-@register("aten.bmm", formula="MACs b·m·k·n; FLOPs 2·MACs")
-def bmm_cost(node: Node) -> Cost:
-    a, b = tensor_args(node)[:2]
-    macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
-    return Cost(macs, 2 * macs)
-
-
-@register("aten.baddbmm", formula="MACs b·m·k·n; FLOPs 2·MACs + b·m·n (bias add)")
-def baddbmm_cost(node: Node) -> Cost:
+@register("aten._addmm_activation", formula=F.addmm_activation, where=MM + " (bias add and activation)")
+def addmm_activation_cost(node: Node) -> Symbols:
     _, a, b = tensor_args(node)[:3]
-    macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
-    return Cost(macs, 2 * macs + out_numel(node))
+    return {"m": a.shape[0], "k": a.shape[1], "n": b.shape[1]}
 
 
-@register("aten.mv", formula="MACs m·n; FLOPs 2·MACs")
-def mv_cost(node: Node) -> Cost:
-    a = tensor_args(node)[0]
-    return Cost(prod(a.shape), 2 * prod(a.shape))
-
-
-@register("aten.addmv", formula="MACs m·n; FLOPs 2·MACs + m")
-def addmv_cost(node: Node) -> Cost:
-    _, a = tensor_args(node)[:2]
-    return Cost(prod(a.shape), 2 * prod(a.shape) + a.shape[0])
-
-
-@register("aten.dot", "aten.vdot", formula="MACs n; FLOPs 2·n")
-def dot_cost(node: Node) -> Cost:
-    n = tensor_args(node)[0].numel
-    return Cost(n, 2 * n)
-
-
-@register("aten.matmul", formula="MACs numel(output)·k (k the contracted size; 1-d·1-d: k); FLOPs 2·MACs")
-def matmul_cost(node: Node) -> Cost:
-    # Every output element of a (broadcast, batched) matrix product is one
-    # length-k dot product, whatever the ranks of the operands.
+@register("aten.bmm", formula=F.bmm, where=BMM)
+def bmm_cost(node: Node) -> Symbols:
     a, b = tensor_args(node)[:2]
-    k = a.shape[-1]
-    macs = k if len(a.shape) == 1 and len(b.shape) == 1 else out_numel(node) * k
-    return Cost(macs, 2 * macs)
+    return {"b": a.shape[0], "m": a.shape[1], "k": a.shape[2], "n": b.shape[2]}
 
 
-@register("aten.linear", formula="MACs numel(input)·out_features; FLOPs 2·MACs + numel(output) with bias")
-def linear_cost(node: Node) -> Cost:
-    ts = tensor_args(node)
-    x, w = ts[0], ts[1]
-    macs = x.numel * w.shape[0] if len(w.shape) == 2 else x.numel
-    bias = arg(node, 2, "bias") is not None
-    return Cost(macs, 2 * macs + (out_numel(node) if bias else 0))
+@register("aten.baddbmm", formula=F.baddbmm, where=BMM + " (bias add)")
+def baddbmm_cost(node: Node) -> Symbols:
+    _, a, b = tensor_args(node)[:3]
+    return {"b": a.shape[0], "m": a.shape[1], "k": a.shape[2], "n": b.shape[2]}
 
 
-def _conv(node: Node, x: TensorMeta, w: TensorMeta, bias: bool, transposed: bool) -> Cost:
-    # Each output (or, transposed, each input) element gathers weight.shape[1]·prod(kernel)
-    # products: weight is (Cout, Cin/groups, k…) or, transposed, (Cin, Cout/groups, k…).
-    per = prod(w.shape[1:])
-    macs = (x.numel if transposed else out_numel(node)) * per
-    return Cost(macs, 2 * macs + (out_numel(node) if bias else 0))
+@register("aten.mv", formula=F.mv, where="a (m,n), bias = 0")
+def mv_cost(node: Node) -> Symbols:
+    m, n = tensor_args(node)[0].shape
+    return {"m": m, "n": n, "bias": False}
+
+
+@register("aten.addmv", formula=F.mv, where="a (m,n), bias = 1")
+def addmv_cost(node: Node) -> Symbols:
+    m, n = tensor_args(node)[1].shape
+    return {"m": m, "n": n, "bias": True}
+
+
+@register("aten.dot", "aten.vdot", formula=F.mv, where="m = 1, n = numel(a), bias = 0")
+def dot_cost(node: Node) -> Symbols:
+    return {"m": 1, "n": tensor_args(node)[0].numel, "bias": False}
+
+
+@register("aten.matmul", formula=F.matmul,
+          where="y = numel(output) (1-d·1-d: 1), k the contracted size, bias = 0")
+def matmul_cost(node: Node) -> Symbols:
+    a, b = tensor_args(node)[:2]
+    y = 1 if len(a.shape) == 1 and len(b.shape) == 1 else out_numel(node)
+    return {"y": y, "k": a.shape[-1], "bias": False}
+
+
+@register("aten.linear", formula=F.matmul, where="y = numel(output), k = in_features, bias = 1 with bias")
+def linear_cost(node: Node) -> Symbols:
+    # out = x @ wᵀ: numel(output)·in_features = numel(x)·out_features (w 1-d: numel(x))
+    x = tensor_args(node)[0]
+    return {"y": out_numel(node), "k": x.shape[-1], "bias": arg(node, 2, "bias") is not None}
+
+
+CONV = ("x input, w weight, y output, batched (an unbatched input gets N = 1), "
+        "transposed and bias 0/1")
+
+
+def conv_symbols(x: TensorMeta, w: TensorMeta, y: tuple[int, ...], transposed: bool, bias: bool) -> Symbols:
+    """The conv formula's symbols; an unbatched input (rank of the weight less one) gets N = 1."""
+    xs, ys = tuple(x.shape), tuple(y)
+    if len(xs) == len(w.shape) - 1:
+        xs, ys = (1, *xs), (1, *ys)
+    return {"x": xs, "w": tuple(w.shape), "y": ys, "transposed": transposed, "bias": bias}
 
 
 @register("aten.convolution", "aten._convolution", "aten.convolution_overrideable",
           "aten.cudnn_convolution", "aten.cudnn_convolution_transpose", "aten.mkldnn_convolution",
-          formula="MACs numel(output)·(Cin/groups)·prod(kernel) (transposed: numel(input)·(Cout/groups)·prod(kernel)); "
-                  "FLOPs 2·MACs + numel(output) with bias")
-def convolution_cost(node: Node) -> Cost:
+          "aten.conv1d", "aten.conv2d", "aten.conv3d",
+          "aten.conv_transpose1d", "aten.conv_transpose2d", "aten.conv_transpose3d",
+          formula=F.conv, where=CONV)
+def convolution_cost(node: Node) -> Symbols:
     ts = tensor_args(node)
     x, w = ts[0], ts[1]
-    transposed = "transpose" in node.op or bool(arg(node, 6, "transposed", False))
-    bias = arg(node, 2, "bias") is not None
-    return _conv(node, x, w, bias and not node.op.startswith("aten.cudnn"), transposed)
+    is_convnd = node.op.split(".")[1].startswith(("conv1d", "conv2d", "conv3d", "conv_transpose"))
+    transposed = "transpose" in node.op or (not is_convnd and bool(arg(node, 6, "transposed", False)))
+    bias = arg(node, 2, "bias") is not None and not node.op.startswith("aten.cudnn")
+    return conv_symbols(x, w, out_shape(node), transposed, bias)
 
 
-@register("aten.conv1d", "aten.conv2d", "aten.conv3d",
-          "aten.conv_transpose1d", "aten.conv_transpose2d", "aten.conv_transpose3d",
-          formula="as aten.convolution")
-def convnd_cost(node: Node) -> Cost:
-    ts = tensor_args(node)
-    bias = arg(node, 2, "bias") is not None
-    return _conv(node, ts[0], ts[1], bias, "transpose" in node.op)
-
-
-def _attention(b: int, h: int, l: int, s: int, e: int, ev: int) -> Cost:
-    macs = b * h * l * s * (e + ev)
-    return Cost(macs, 2 * macs + SOFTMAX_FLOPS_PER_ELEMENT * b * h * l * s)
+SDPA = "q (…,H,L,E), k (…,Hk,S,E), v (…,Hk,S,Ev), B = prod(…)"
 
 
 @register("aten._scaled_dot_product_flash_attention_for_cpu", "aten._scaled_dot_product_flash_attention",
           "aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention",
           "aten._scaled_dot_product_fused_attention_overrideable", "aten.scaled_dot_product_attention",
           "aten._scaled_dot_product_attention_math", "aten._scaled_dot_product_attention_math_for_mps",
-          formula="q (…,H,L,E), k (…,Hk,S,E), v (…,Hk,S,Ev): MACs B·H·L·S·(E+Ev); "
-                  "FLOPs 2·MACs + 5·B·H·L·S (softmax)")
-def sdpa_cost(node: Node) -> Cost:
-    # H comes from q: grouped-query attention (Hk < H) still scores every query head.
+          formula=F.attention, where=SDPA + " (H from q: grouped-query attention scores every query head)")
+def sdpa_cost(node: Node) -> Symbols:
     q, k, v = tensor_args(node)[:3]
     *batch, h, l, e = q.shape
-    return _attention(prod(batch), h, l, k.shape[-2], e, v.shape[-1])
+    return {"b": math.prod(batch), "h": h, "l": l, "s": k.shape[-2], "e": e, "ev": v.shape[-1]}
 
 
-def _bshd_attention(node: Node, q: TensorMeta, k: TensorMeta, v: TensorMeta, max_k_index: int) -> Cost:
+def _bshd_attention(node: Node, q: TensorMeta, k: TensorMeta, v: TensorMeta, max_k_index: int) -> Symbols:
     """Kernels that take (B, L, H, E); packed variable-length batches are (total_L, H, E)."""
     if len(q.shape) == 3:  # varlen: each query attends to at most max_k keys (an upper bound)
         total_l, h, e = q.shape
         s = int(arg(node, max_k_index, "max_k", k.shape[0]) or k.shape[0])
-        return _attention(1, h, total_l, s, e, v.shape[-1])
+        return {"b": 1, "h": h, "l": total_l, "s": s, "e": e, "ev": v.shape[-1]}
     b, l, h, e = q.shape
-    return _attention(b, h, l, k.shape[1], e, v.shape[-1])
+    return {"b": b, "h": h, "l": l, "s": k.shape[1], "e": e, "ev": v.shape[-1]}
 
 
-@register("aten._flash_attention_forward",
-          formula="q (B,L,H,E), k (B,S,Hk,E), v (B,S,Hk,Ev): MACs B·H·L·S·(E+Ev); FLOPs 2·MACs + 5·B·H·L·S; "
-                  "packed varlen q (ΣL,H,E): S = max_k (upper bound)")
-def flash_forward_cost(node: Node) -> Cost:
+BSHD = "q (B,L,H,E), k (B,S,Hk,E), v (B,S,Hk,Ev); packed varlen q (ΣL,H,E): B = 1, L = ΣL, S = max_k (upper bound)"
+
+
+@register("aten._flash_attention_forward", formula=F.attention, where=BSHD)
+def flash_forward_cost(node: Node) -> Symbols:
     q, k, v = tensor_args(node)[:3]
     return _bshd_attention(node, q, k, v, 6)
 
 
-@register("aten._efficient_attention_forward", formula="as aten._flash_attention_forward (S = max_seqlen_k when packed)")
-def efficient_forward_cost(node: Node) -> Cost:
+@register("aten._efficient_attention_forward", formula=F.attention, where=BSHD.replace("max_k", "max_seqlen_k"))
+def efficient_forward_cost(node: Node) -> Symbols:
     q, k, v = tensor_args(node)[:3]
     return _bshd_attention(node, q, k, v, 7)
 
 
-@register("aten._flash_attention_forward_no_dropout_inplace",
-          formula="as aten._flash_attention_forward (the first argument is the output buffer)")
-def flash_inplace_cost(node: Node) -> Cost:
+@register("aten._flash_attention_forward_no_dropout_inplace", formula=F.attention,
+          where=BSHD + " (the first argument is the output buffer)")
+def flash_inplace_cost(node: Node) -> Symbols:
     _, q, k, v = tensor_args(node)[:4]
     return _bshd_attention(node, q, k, v, 7)
 
 
-@register("aten._native_multi_head_attention",
-          formula="in-projections B·(L+2S)·E², attention 2·B·L·S·E, out-projection B·L·E²; "
-                  "FLOPs 2·MACs + bias adds + 5·B·heads·L·S (softmax)")
-def native_mha_cost(node: Node) -> Cost:
+@register("aten._native_multi_head_attention", formula=F.native_mha,
+          where="query (…,L,E), key (…,S,E), B = prod(…), heads = num_head")
+def native_mha_cost(node: Node) -> Symbols:
     # The fused fast path of nn.MultiheadAttention (eval, no_grad): it does the
     # packed in-projection, both attention products and the out-projection.
     q, k = tensor_args(node)[:2]
-    heads = int(arg(node, 4, "num_head"))
-    e = q.shape[-1]
     lead = q.shape[:-2]
-    b = prod(lead) if lead else 1
-    l, s = q.shape[-2], k.shape[-2]
-    proj = b * (l + 2 * s) * e * e + b * l * e * e
-    attn = 2 * b * l * s * e
-    macs = proj + attn
-    bias_adds = b * (l + 2 * s) * e + b * l * e
-    return Cost(macs, 2 * macs + bias_adds + SOFTMAX_FLOPS_PER_ELEMENT * b * heads * l * s)
+    return {"b": math.prod(lead) if lead else 1, "l": q.shape[-2], "s": k.shape[-2], "e": q.shape[-1],
+            "heads": int(arg(node, 4, "num_head"))}
 
 
 def _einsum_tokens(spec: str, rank: int) -> list[str]:
@@ -216,7 +194,7 @@ def _pairwise_path(n: int, shapes: list[tuple[int, ...]], equation: str) -> list
     return [(0, 1)] * (n - 1)
 
 
-@register("aten.einsum", formula="contracted pairwise as torch executes it (left to right, or opt_einsum's "
+@register_rule("aten.einsum", prose="contracted pairwise as torch executes it (left to right, or opt_einsum's "
                                  "path when enabled): each pair costs the product of the sizes of its "
                                  "indices, less those summed out of one operand alone; one operand: "
                                  "numel(input) adds if it reduces; FLOPs 2·MACs")
@@ -253,40 +231,42 @@ def einsum_macs(equation: str, operands: list[TensorMeta], out_rank: int,
         needed = out.union(*rest)
         # an index only one side has and nothing later needs is summed out of that side first (no MACs)
         used = (a & b) | ((a | b) & needed)
-        macs += prod([sizes[tok] for tok in used])
+        macs += math.prod(sizes[tok] for tok in used)
         sets = rest + [(a | b) & needed]
     return macs
 
 
-@register("aten.mkldnn_rnn_layer",
-          formula="one RNN/LSTM/GRU layer, T·B steps of G·H gates (G = rows(w_ih)/H): "
-                  "MACs T·B·G·H·(I+H); FLOPs 2·MACs + 2·T·B·G·H (biases) + T·B·G·H (gate activations) "
-                  "+ 3·T·B·H (state update)")
-def mkldnn_rnn_layer_cost(node: Node) -> Cost:
+@register("aten.mkldnn_rnn_layer", formula=F.rnn_layer,
+          where="one RNN/LSTM/GRU layer: steps = T·B, gates = rows(w_ih) (G·H), i input size, h hidden size, "
+                "bias = has_biases")
+def mkldnn_rnn_layer_cost(node: Node) -> Symbols:
     # The CPU kernel behind nn.LSTM (and the other RNNs when oneDNN takes them).
     x, w_ih, w_hh = tensor_args(node)[:3]
-    steps = x.numel // x.shape[-1]  # T·B, whatever the batch_first layout
     gates, i = w_ih.shape
-    h = w_hh.shape[1]
-    macs = steps * gates * (i + h)
-    biases = 2 * steps * gates if bool(arg(node, 12, "has_biases", True)) else 0
-    return Cost(macs, 2 * macs + biases + steps * gates + 3 * steps * h)
+    return {"steps": x.numel // x.shape[-1],  # T·B, whatever the batch_first layout
+            "gates": gates, "i": i, "h": w_hh.shape[1], "bias": bool(arg(node, 12, "has_biases", True))}
 
 
-@register("aten._cudnn_rnn",
-          formula="a whole cuDNN RNN (all layers and directions), T·B steps: MACs T·B·Σ numel(weight "
-                  "matrices) (w_ih, w_hh and any projection); FLOPs 2·MACs + T·B·Σ numel(biases) + per layer "
-                  "and direction T·B·G·H (gate activations) + 3·T·B·H (state update), as for mkldnn_rnn_layer")
-def cudnn_rnn_cost(node: Node) -> Cost:
-    # CUDA's kernel behind nn.LSTM/GRU/RNN: every weight matrix is applied once per step (time × batch).
+RNN_STACK = ("a whole RNN stack, groups = layers × directions, steps = T·B (or the packed sum of batch sizes): "
+             "weights = Σ numel(weight matrices) (w_ih, w_hh, any projection), biases = Σ numel(biases), "
+             "gate_rows = Σ rows(w_ih) over groups, hidden the hidden size")
+
+
+def rnn_stack_symbols(x: TensorMeta, weights: tuple, hidden: int, groups: int) -> Symbols:
+    """The rnn_stack formula's symbols: every weight matrix is applied once per step (time × batch)."""
+    ws = [w for w in weights if isinstance(w, TensorMeta)]
+    per_group = len(ws) // max(groups, 1)
+    return {"steps": x.numel // x.shape[-1],
+            "weights": sum(w.numel for w in ws if len(w.shape) == 2),
+            "biases": sum(w.numel for w in ws if len(w.shape) == 1),
+            "gate_rows": sum(ws[g * per_group].shape[0] for g in range(groups)) if per_group else 0,
+            "hidden": hidden, "groups": groups}
+
+
+@register("aten._cudnn_rnn", formula=F.rnn_stack, where=RNN_STACK)
+def cudnn_rnn_cost(node: Node) -> Symbols:
+    # CUDA's kernel behind nn.LSTM/GRU/RNN.
     x = node.args[0]
-    weights = [w for w in node.args[1] if isinstance(w, TensorMeta)] if isinstance(node.args[1], tuple) else []
-    steps = x.numel // x.shape[-1]  # T·B (or the packed sum of batch sizes)
-    hidden = int(arg(node, 7, "hidden_size", 0))
+    weights = node.args[1] if isinstance(node.args[1], tuple) else ()
     groups = int(arg(node, 9, "num_layers", 1)) * (2 if bool(arg(node, 13, "bidirectional", False)) else 1)
-    per_group = len(weights) // max(groups, 1)
-    matrices = [w for w in weights if len(w.shape) == 2]
-    macs = steps * sum(w.numel for w in matrices)
-    biases = steps * sum(w.numel for w in weights if len(w.shape) == 1)
-    gate_rows = sum(weights[g * per_group].shape[0] for g in range(groups)) if per_group else 0
-    return Cost(macs, 2 * macs + biases + steps * gate_rows + 3 * steps * hidden * groups)
+    return rnn_stack_symbols(x, weights, int(arg(node, 7, "hidden_size", 0)), groups)

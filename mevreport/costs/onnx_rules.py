@@ -16,13 +16,16 @@ returns ``None``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ..graph import Node, TensorMeta
-from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT, _attention, einsum_macs
-from .registry import ZERO, Cost, prod, register
+from . import formulas as F
+from .formulas import Formula
+from .matmul_rules import CONV, einsum_macs
+from .registry import Cost, Symbols, register, register_rule
 
-OnnxRule = Callable[[Node], Cost | None]
+OnnxBinder = Callable[[Node], Symbols]
 
 
 def _inp(node: Node, i: int) -> TensorMeta | None:
@@ -38,73 +41,64 @@ def _out(node: Node) -> TensorMeta | None:
     return node.outputs[0] if node.outputs else None
 
 
-def _shaped(rule: OnnxRule) -> OnnxRule:
-    """Uncounted (None) when the inputs or first output have unknown dimensions."""
-
-    def wrapped(node: Node) -> Cost | None:
-        ts = [t for t in node.args if isinstance(t, TensorMeta)] + list(node.outputs[:1])
-        if not _known(*ts):
-            return None
-        return rule(node)
-
-    wrapped.__doc__ = rule.__doc__
-    return wrapped
+def _shaped(node: Node) -> bool:
+    """Whether the inputs and first output have known dimensions (else the node is uncounted)."""
+    return _known(*[t for t in node.args if isinstance(t, TensorMeta)], *node.outputs[:1])
 
 
-def _reg(ops: str, formula: str, domain: str = "onnx") -> Callable[[OnnxRule], OnnxRule]:
+def _reg(ops: str, formula: Formula, where: str = "", domain: str = "onnx") -> Callable[[OnnxBinder], OnnxBinder]:
     names = [f"{domain}.{op}" for op in ops.split()]
 
-    def deco(rule: OnnxRule) -> OnnxRule:
-        register(*names, formula=formula)(_shaped(rule))  # type: ignore[arg-type]
-        return rule
+    def deco(bind: OnnxBinder) -> OnnxBinder:
+        register(*names, formula=formula, where=where)(lambda node: bind(node) if _shaped(node) else None)
+        return bind
 
     return deco
 
 
 # --- matmul-like -------------------------------------------------------------
 
-@_reg("Conv ConvInteger", "as aten.convolution: MACs numel(Y)·(C/group)·prod(kernel); FLOPs 2·MACs + numel(Y) with bias")
-def conv_cost(node: Node) -> Cost:
-    w, y = _inp(node, 1), _out(node)
-    assert w is not None and y is not None
-    macs = y.numel * prod(w.shape[1:])
-    return Cost(macs, 2 * macs + (y.numel if _inp(node, 2) is not None and node.op == "onnx.Conv" else 0))
-
-
-@_reg("ConvTranspose", "as aten.convolution transposed: MACs numel(X)·(M/group)·prod(kernel); FLOPs 2·MACs + numel(Y) with bias")
-def conv_transpose_cost(node: Node) -> Cost:
+@_reg("Conv ConvInteger", F.conv, CONV + " (ConvInteger: no bias)")
+def conv_cost(node: Node) -> Symbols:
     x, w, y = _inp(node, 0), _inp(node, 1), _out(node)
     assert x is not None and w is not None and y is not None
-    macs = x.numel * prod(w.shape[1:])
-    return Cost(macs, 2 * macs + (y.numel if _inp(node, 2) is not None else 0))
+    bias = _inp(node, 2) is not None and node.op == "onnx.Conv"
+    return {"x": tuple(x.shape), "w": tuple(w.shape), "y": tuple(y.shape), "transposed": False, "bias": bias}
 
 
-@_reg("Gemm", "as aten.addmm: MACs M·K·N; FLOPs 2·MACs + M·N with C")
-def gemm_cost(node: Node) -> Cost:
+@_reg("ConvTranspose", F.conv, CONV)
+def conv_transpose_cost(node: Node) -> Symbols:
+    x, w, y = _inp(node, 0), _inp(node, 1), _out(node)
+    assert x is not None and w is not None and y is not None
+    return {"x": tuple(x.shape), "w": tuple(w.shape), "y": tuple(y.shape), "transposed": True,
+            "bias": _inp(node, 2) is not None}
+
+
+@_reg("Gemm", F.addmm, "A (m,k), B (k,n) after transA/transB, bias = 1 with C")
+def gemm_cost(node: Node) -> Symbols:
     a, b = _inp(node, 0), _inp(node, 1)
     assert a is not None and b is not None
     m, k = (a.shape[1], a.shape[0]) if node.kwarg("transA", 0) else (a.shape[0], a.shape[1])
     n = b.shape[0] if node.kwarg("transB", 0) else b.shape[1]
-    macs = m * k * n
-    return Cost(macs, 2 * macs + (m * n if _inp(node, 2) is not None else 0))
+    return {"m": m, "k": k, "n": n, "bias": _inp(node, 2) is not None}
 
 
-@_reg("MatMul MatMulInteger", "as aten.matmul: MACs numel(Y)·K (1-d·1-d: K); FLOPs 2·MACs")
-def matmul_cost(node: Node) -> Cost:
+@_reg("MatMul MatMulInteger", F.matmul, "y = numel(Y) (1-d·1-d: 1), k = A's last dim, bias = 0")
+def matmul_cost(node: Node) -> Symbols:
     a, y = _inp(node, 0), _out(node)
     assert a is not None and y is not None
-    k = a.shape[-1]
-    macs = k if len(y.shape) == 0 else y.numel * k
-    return Cost(macs, 2 * macs)
+    return {"y": 1 if len(y.shape) == 0 else y.numel, "k": a.shape[-1], "bias": False}
 
 
-@_reg("MatMulNBits", "MACs numel(Y)·K (K from the input's last dim); FLOPs 2·MACs", domain="com_microsoft")
-def matmul_nbits_cost(node: Node) -> Cost:
+@_reg("MatMulNBits", F.matmul, "y = numel(Y), k = the input's last dim, bias = 0", domain="com_microsoft")
+def matmul_nbits_cost(node: Node) -> Symbols:
     return matmul_cost(node)
 
 
-@_reg("Einsum", "as aten.einsum, contracted pairwise left to right; FLOPs 2·MACs")
-def einsum_cost(node: Node) -> Cost:
+@register_rule("onnx.Einsum", prose="as aten.einsum, contracted pairwise left to right; FLOPs 2·MACs")
+def einsum_cost(node: Node) -> Cost | None:
+    if not _shaped(node):
+        return None
     equation = str(node.kwarg("equation", "")).replace(" ", "")
     operands = [t for t in node.args if isinstance(t, TensorMeta)]
     y = _out(node)
@@ -124,46 +118,43 @@ def _heads_split(t: TensorMeta, heads: int) -> tuple[int, int, int, int]:
     return b, heads, l, hidden // max(heads, 1)
 
 
-@_reg("Attention", "opset 23 Attention: MACs B·H·L·S·(E+Ev) (S includes past_key); FLOPs 2·MACs + 5·B·H·L·S")
-def onnx_attention_cost(node: Node) -> Cost:
+@_reg("Attention", F.attention, "opset 23 Attention, q/k/v (B,H,L,E) or (B,L,H·E): S includes past_key")
+def onnx_attention_cost(node: Node) -> Symbols:
     q, k, v, past = _inp(node, 0), _inp(node, 1), _inp(node, 2), _inp(node, 4)
     assert q is not None and k is not None and v is not None
     b, h, l, e = _heads_split(q, int(node.kwarg("q_num_heads", 1) or 1))
     kv_heads = int(node.kwarg("kv_num_heads", h) or h)
     s = _heads_split(k, kv_heads)[2] + (past.shape[-2] if past is not None else 0)
-    ev = _heads_split(v, kv_heads)[3]
-    return _attention(b, h, l, s, e, ev)
+    return {"b": b, "h": h, "l": l, "s": s, "e": e, "ev": _heads_split(v, kv_heads)[3]}
 
 
-@_reg("Attention", "MACs B·S·Din·(3·D) (QKV projection) + B·S·S_total·2·D (Q·Kᵀ, A·V); FLOPs 2·MACs + bias adds + 5·B·heads·S·S_total",
-      domain="com_microsoft")
-def ms_attention_cost(node: Node) -> Cost:
+@_reg("Attention", F.qkv_attention,
+      "input (B,S,Din), dq/dk/dv = qkv_hidden_sizes (else a third of W's columns each), "
+      "total = S + past length, heads = num_heads, bias = 1 with bias", domain="com_microsoft")
+def ms_attention_cost(node: Node) -> Symbols:
     x, w, bias, past = _inp(node, 0), _inp(node, 1), _inp(node, 2), _inp(node, 4)
     assert x is not None and w is not None
     b, s, din = x.shape
     sizes = node.kwarg("qkv_hidden_sizes") or (w.shape[1] // 3,) * 3
     dq, dk, dv = (int(d) for d in sizes)
-    heads = int(node.kwarg("num_heads", 1))
-    total = s + (past.shape[-2] if past is not None else 0)
-    proj = b * s * din * (dq + dk + dv)
-    attn = b * s * total * (dq + dv)
-    macs = proj + attn
-    bias_adds = b * s * (dq + dk + dv) if bias is not None else 0
-    return Cost(macs, 2 * macs + bias_adds + SOFTMAX_FLOPS_PER_ELEMENT * b * heads * s * total)
+    return {"b": b, "s": s, "din": din, "dq": dq, "dk": dk, "dv": dv,
+            "total": s + (past.shape[-2] if past is not None else 0),
+            "heads": int(node.kwarg("num_heads", 1)), "bias": bias is not None}
 
 
-@_reg("MultiHeadAttention", "query (B,L,D), key (B,S,D) or (B,H,S,E), value (B,S,Dv): MACs B·L·S·(D+Dv); "
-      "packed QKV (B,L,H,3,E): S=L; FLOPs 2·MACs + 5·B·H·L·S", domain="com_microsoft")
-def ms_mha_cost(node: Node) -> Cost:
+@_reg("MultiHeadAttention", F.attention,
+      "query (B,L,D), key (B,S,D) or (B,H,S,E) or packed KV (B,S,H,2,E), value (B,S,Dv): h = num_heads, "
+      "e = D/h, ev = Dv/h; packed QKV (B,L,H,3,E): S = L, Ev = E; no key: S = 0", domain="com_microsoft")
+def ms_mha_cost(node: Node) -> Symbols:
     q, k, v = _inp(node, 0), _inp(node, 1), _inp(node, 2)
     assert q is not None
     heads = int(node.kwarg("num_heads", 1))
     if len(q.shape) == 5:  # packed QKV (B, L, H, 3, E)
         b, l, h, _, e = q.shape
-        return _attention(b, h, l, l, e, e)
+        return {"b": b, "h": h, "l": l, "s": l, "e": e, "ev": e}
     b, l, d = q.shape
     if k is None:
-        return ZERO
+        return {"b": b, "h": heads, "l": l, "s": 0, "e": 0, "ev": 0}
     if len(k.shape) == 5:  # packed KV (B, S, H, 2, E)
         s, dv = k.shape[1], k.shape[2] * k.shape[4]
     elif len(k.shape) == 4:  # (B, H, S, E)
@@ -172,7 +163,7 @@ def ms_mha_cost(node: Node) -> Cost:
     else:
         s = k.shape[1]
         dv = v.shape[-1] if v is not None else d
-    return _attention(b, heads, l, s, d // heads, dv // heads)
+    return {"b": b, "h": heads, "l": l, "s": s, "e": d // heads, "ev": dv // heads}
 
 
 # --- no MACs: FLOPs by the pointwise table -----------------------------------
@@ -190,71 +181,64 @@ def _first_in(node: Node) -> int:
     return x.numel if x is not None else 0
 
 
-@_reg(" ".join(_ELEMENTWISE), "1 per output element")
-def elementwise_cost(node: Node) -> Cost:
+def _y(node: Node) -> int:
     y = _out(node)
-    return Cost(0, y.numel if y is not None else 0)
+    return y.numel if y is not None else 0
 
 
-@_reg(" ".join(_ZERO), "0 (data movement, view, copy, cast or generation)")
-def zero_cost(node: Node) -> Cost:
-    return ZERO
+@_reg(" ".join(_ELEMENTWISE), F.elementwise, "y = numel(Y) (elementwise, 1 each)")
+def elementwise_cost(node: Node) -> Symbols:
+    return {"y": _y(node)}
 
 
-@_reg(" ".join(_REDUCTIONS), "1 per input element (global pooling as adaptive pooling)")
-def reduction_cost(node: Node) -> Cost:
-    return Cost(0, _first_in(node))
+@_reg(" ".join(_ZERO), F.zero, "data movement, view, copy, cast or generation")
+def zero_cost(node: Node) -> Symbols:
+    return {}
 
 
-@_reg("Softmax LogSoftmax", "5 per element (max, subtract, exp, sum, divide)")
-def softmax_cost(node: Node) -> Cost:
-    y = _out(node)
-    return Cost(0, SOFTMAX_FLOPS_PER_ELEMENT * (y.numel if y is not None else 0))
+@_reg(" ".join(_REDUCTIONS), F.reduction, "x = numel(X) (reduction, 1 each; global pooling as adaptive pooling)")
+def reduction_cost(node: Node) -> Symbols:
+    return {"x": _first_in(node)}
 
 
-@_reg("LayerNormalization InstanceNormalization GroupNormalization",
-      "5 per element + 2 per element with scale/bias (as the aten norms)")
-def norm_cost(node: Node) -> Cost:
-    n = _first_in(node)
-    return Cost(0, 5 * n + (2 * n if _inp(node, 1) is not None else 0))
+@_reg("Softmax LogSoftmax", F.softmax, "y = numel(Y) (max, subtract, exp, sum, divide)")
+def softmax_cost(node: Node) -> Symbols:
+    return {"y": _y(node)}
 
 
-@_reg("RMSNormalization", "4 per element + 1 per element with scale (as aten.rms_norm)")
-def rms_norm_cost(node: Node) -> Cost:
-    n = _first_in(node)
-    return Cost(0, 4 * n + (n if _inp(node, 1) is not None else 0))
+@_reg("LayerNormalization InstanceNormalization GroupNormalization", F.layer_norm,
+      "x = numel(X), affine = 1 with scale/bias (as the aten norms)")
+def norm_cost(node: Node) -> Symbols:
+    return {"x": _first_in(node), "affine": _inp(node, 1) is not None}
 
 
-@_reg("SimplifiedLayerNormalization", "4 per element + 1 per element with scale (RMS norm)")
-def simplified_norm_cost(node: Node) -> Cost:
-    return rms_norm_cost(node)
+@_reg("RMSNormalization SimplifiedLayerNormalization", F.rms_norm,
+      "x = numel(X), affine = 1 with scale (as aten.rms_norm)")
+def rms_norm_cost(node: Node) -> Symbols:
+    return {"x": _first_in(node), "affine": _inp(node, 1) is not None}
 
 
-@_reg("SkipLayerNormalization", "1 per element (skip add) + 5 per element + 2 with gamma/beta", domain="com_microsoft")
-def skip_norm_cost(node: Node) -> Cost:
-    n = _first_in(node)
-    return Cost(0, 6 * n + 2 * n)
+@_reg("SkipLayerNormalization", F.skip_layer_norm, "x = numel(input) (skip add, then gamma/beta)",
+      domain="com_microsoft")
+def skip_norm_cost(node: Node) -> Symbols:
+    return {"x": _first_in(node)}
 
 
-@_reg("BatchNormalization", "4 per element; +4 per element with training_mode=1 (batch statistics)")
-def batch_norm_cost(node: Node) -> Cost:
-    n = _first_in(node)
-    return Cost(0, 4 * n + (4 * n if node.kwarg("training_mode", 0) else 0))
+@_reg("BatchNormalization", F.batch_norm, "x = numel(X), training = training_mode (batch statistics)")
+def batch_norm_cost(node: Node) -> Symbols:
+    return {"x": _first_in(node), "training": bool(node.kwarg("training_mode", 0))}
 
 
-@_reg("MaxPool AveragePool LpPool", "prod(kernel_shape) per output element")
-def pool_cost(node: Node) -> Cost:
-    y = _out(node)
-    kernel = node.kwarg("kernel_shape") or ()
-    return Cost(0, (y.numel if y is not None else 0) * prod(kernel))
+@_reg("MaxPool AveragePool LpPool", F.pool, "y = numel(Y), window = prod(kernel_shape)")
+def pool_cost(node: Node) -> Symbols:
+    return {"y": _y(node), "window": math.prod(node.kwarg("kernel_shape") or ())}
 
 
-@_reg("Resize", "nearest 0; linear 2 per output element per resized dim; cubic 8 per resized dim (as aten.upsample_*)")
-def resize_cost(node: Node) -> Cost:
+@_reg("Resize", F.interpolate,
+      "y = numel(Y), dims = resized dims, per = 0 (nearest), 2 (linear) or 8 (cubic) (as aten.upsample_*)")
+def resize_cost(node: Node) -> Symbols:
     x, y = _inp(node, 0), _out(node)
     assert x is not None and y is not None
     mode = str(node.kwarg("mode", "nearest"))
-    if mode == "nearest":
-        return ZERO
     dims = sum(1 for a, b in zip(x.shape, y.shape) if a != b) or max(len(y.shape) - 2, 1)
-    return Cost(0, y.numel * (8 if mode == "cubic" else 2) * dims)
+    return {"y": y.numel, "per": {"nearest": 0, "cubic": 8}.get(mode, 2), "dims": dims}

@@ -10,11 +10,13 @@ generation 0.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..graph import Node
-from .matmul_rules import SOFTMAX_FLOPS_PER_ELEMENT
-from .registry import ZERO, Cost, arg, in_numel, out_numel, prod, register, tensor_args
+from . import formulas as F
+from .registry import Symbols, arg, in_numel, out_numel, register, tensor_args
 
 _ELEMENTWISE = ["add", "sub", "rsub", "mul", "div", "neg", "reciprocal", "pow", "sqrt", "rsqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "abs", "sign", "sgn", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "erf", "erfc", "erfinv", "sigmoid", "logit", "relu", "relu6", "gelu", "silu", "mish", "hardtanh", "hardsigmoid", "hardswish", "leaky_relu", "elu", "selu", "celu", "softplus", "softshrink", "hardshrink", "threshold", "prelu", "_prelu_kernel", "glu", "clamp", "clamp_min", "clamp_max", "clip", "maximum", "minimum", "fmax", "fmin", "floor", "ceil", "round", "trunc", "frac", "remainder", "fmod", "floor_divide", "lerp", "addcmul", "addcdiv", "square", "xlogy", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite", "nan_to_num", "where", "masked_fill", "gelu_", "silu_", "relu_", "add_", "sub_", "mul_", "div_", "clamp_", "hardtanh_", "leaky_relu_", "sigmoid_", "tanh_", "neg_", "exp_", "pow_", "sqrt_", "rsqrt_", "abs_", "masked_fill_", "threshold_", "elu_", "hardswish_", "hardsigmoid_", "mish_", "copysign", "heaviside", "diff", "__and__", "__or__", "__xor__"]
 # diff and the Python operators (__and__ ...) appear under torch.export, which keeps them undecomposed.
@@ -26,16 +28,20 @@ _ZERO = ["view", "_unsafe_view", "reshape", "_reshape_alias", "alias", "detach",
 _REDUCTIONS = ["sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "prod", "all", "any", "norm", "linalg_vector_norm", "logsumexp", "cumsum", "cumprod", "nansum", "nanmean", "count_nonzero", "aminmax", "topk", "kthvalue", "median", "nanmedian", "mode", "histc", "bincount"]
 
 
-def _elementwise(node: Node) -> Cost:
-    return Cost(0, out_numel(node))
+Y = "y = numel(output)"
+X = "x = numel(input)"
 
 
-def _reduction(node: Node) -> Cost:
-    return Cost(0, in_numel(node))
+def _elementwise(node: Node) -> Symbols:
+    return {"y": out_numel(node)}
 
 
-def _zero(node: Node) -> Cost:
-    return ZERO
+def _reduction(node: Node) -> Symbols:
+    return {"x": in_numel(node)}
+
+
+def _zero(node: Node) -> Symbols:
+    return {}
 
 
 def _with_variants(names: list[str], suffixes: tuple[str, ...]) -> list[str]:
@@ -51,60 +57,56 @@ def _with_variants(names: list[str], suffixes: tuple[str, ...]) -> list[str]:
 
 
 for _name in _with_variants(_ELEMENTWISE, ("_",)):
-    register(f"aten.{_name}", formula="1 per output element")(_elementwise)
+    register(f"aten.{_name}", formula=F.elementwise, where=Y + " (elementwise, 1 each)")(_elementwise)
 for _name in _with_variants(_ZERO, ("_", "_copy")):
-    register(f"aten.{_name}", formula="0 (data movement, view, copy or generation)")(_zero)
+    register(f"aten.{_name}", formula=F.zero, where="data movement, view, copy or generation")(_zero)
 for _name in _REDUCTIONS:
-    register(f"aten.{_name}", formula="1 per input element")(_reduction)
+    register(f"aten.{_name}", formula=F.reduction, where=X + " (reduction, 1 each)")(_reduction)
 
 
-@register("aten.var", "aten.std", "aten.var_mean", "aten.std_mean",
-          formula="3 per input element (mean, subtract, square-accumulate)")
-def variance_cost(node: Node) -> Cost:
-    return Cost(0, 3 * in_numel(node))
+@register("aten.var", "aten.std", "aten.var_mean", "aten.std_mean", formula=F.variance,
+          where=X + " (mean, subtract, square-accumulate)")
+def variance_cost(node: Node) -> Symbols:
+    return {"x": in_numel(node)}
 
 
 @register("aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax", "aten._safe_softmax",
-          formula="5 per element (max, subtract, exp, sum, divide)")
-def softmax_cost(node: Node) -> Cost:
-    return Cost(0, SOFTMAX_FLOPS_PER_ELEMENT * out_numel(node))
+          formula=F.softmax, where=Y + " (max, subtract, exp, sum, divide)")
+def softmax_cost(node: Node) -> Symbols:
+    return {"y": out_numel(node)}
 
 
-def _norm(node: Node, weight_index: int) -> Cost:
-    affine = arg(node, weight_index, "weight") is not None
-    n = in_numel(node)
-    return Cost(0, 5 * n + (2 * n if affine else 0))
+def _norm(node: Node, weight_index: int) -> Symbols:
+    return {"x": in_numel(node), "affine": arg(node, weight_index, "weight") is not None}
 
 
-@register("aten.native_layer_norm", "aten.layer_norm",
-          formula="5 per element (mean, subtract, variance, scale) + 2 per element with weight/bias")
-def layer_norm_cost(node: Node) -> Cost:
+NORM = X + ", affine = 1 with weight/bias"
+
+
+@register("aten.native_layer_norm", "aten.layer_norm", formula=F.layer_norm, where=NORM)
+def layer_norm_cost(node: Node) -> Symbols:
     return _norm(node, 2)
 
 
-@register("aten.native_group_norm", "aten.group_norm",
-          formula="5 per element + 2 per element with weight/bias")
-def group_norm_cost(node: Node) -> Cost:
+@register("aten.native_group_norm", "aten.group_norm", formula=F.layer_norm, where=NORM)
+def group_norm_cost(node: Node) -> Symbols:
     return _norm(node, 1 if node.op.startswith("aten.native_group_norm") else 2)
 
 
-@register("aten._fused_rms_norm", "aten.rms_norm",
-          formula="4 per element (square, mean, rsqrt-scale, multiply) + 1 per element with weight")
-def rms_norm_cost(node: Node) -> Cost:
-    n = in_numel(node)
-    return Cost(0, 4 * n + (n if arg(node, 2, "weight") is not None else 0))
+@register("aten._fused_rms_norm", "aten.rms_norm", formula=F.rms_norm, where=X + ", affine = 1 with weight")
+def rms_norm_cost(node: Node) -> Symbols:
+    return _norm(node, 2)
 
 
-@register("aten.instance_norm", formula="5 per element + 2 per element with weight/bias")
-def instance_norm_cost(node: Node) -> Cost:
+@register("aten.instance_norm", formula=F.layer_norm, where=NORM)
+def instance_norm_cost(node: Node) -> Symbols:
     return _norm(node, 1)
 
 
 @register("aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit", "aten.native_batch_norm",
           "aten.batch_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm", "aten._native_batch_norm_legit_functional",
-          formula="4 per element (subtract mean, scale by 1/std, weight, bias); +4 per element in training (batch statistics)")
-def batch_norm_cost(node: Node) -> Cost:
-    n = in_numel(node)
+          formula=F.batch_norm, where=X + ", training = 1 in training mode (batch statistics)")
+def batch_norm_cost(node: Node) -> Symbols:
     training = False
     if node.op.startswith("aten._native_batch_norm_legit_no_training"):
         training = False
@@ -112,57 +114,52 @@ def batch_norm_cost(node: Node) -> Cost:
         training = bool(arg(node, 5, "training", True)) if ".no_stats" not in node.op else bool(arg(node, 3, "training", True))
     elif node.op.startswith(("aten.native_batch_norm", "aten.batch_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm")):
         training = bool(arg(node, 5, "training", False))
-    return Cost(0, 4 * n + (4 * n if training else 0))
+    return {"x": in_numel(node), "training": training}
 
 
 def _window(kernel: object, ndim: int) -> int:
     if isinstance(kernel, (tuple, list)):
         ks = list(kernel) if len(kernel) > 1 else list(kernel) * ndim
-        return prod(ks)
+        return math.prod(ks)
     return int(kernel) ** ndim
 
 
 @register("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.max_pool1d_with_indices",
           "aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.avg_pool1d", "aten.avg_pool2d",
-          "aten.avg_pool3d",
-          formula="prod(kernel) per output element")
-def pool_cost(node: Node) -> Cost:
+          "aten.avg_pool3d", formula=F.pool, where=Y + ", window = prod(kernel)")
+def pool_cost(node: Node) -> Symbols:
     ndim = int(next(c for c in node.op.split(".")[1] if c.isdigit()))
-    return Cost(0, out_numel(node) * _window(arg(node, 1, "kernel_size"), ndim))
+    return {"y": out_numel(node), "window": _window(arg(node, 1, "kernel_size"), ndim)}
 
 
 @register("aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d",
           "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d",
           "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
-          formula="1 per input element (each input read into a window once, for non-overlapping windows)")
-def adaptive_pool_cost(node: Node) -> Cost:
-    return Cost(0, in_numel(node))
+          formula=F.reduction, where=X + " (each input read into a window once, for non-overlapping windows)")
+def adaptive_pool_cost(node: Node) -> Symbols:
+    return {"x": in_numel(node)}
 
 
 @register("aten.upsample_bilinear2d", "aten.upsample_linear1d", "aten.upsample_trilinear3d", "aten.upsample_bicubic2d",
-          "aten._upsample_bilinear2d_aa",
-          formula="linear: 2 per output element per interpolated dim (bicubic: 8 per dim)")
-def upsample_interp_cost(node: Node) -> Cost:
-    ndim = len(node.outputs[0].shape) - 2
-    per = 8 if "bicubic" in node.op else 2
-    return Cost(0, out_numel(node) * per * ndim)
+          "aten._upsample_bilinear2d_aa", formula=F.interpolate,
+          where=Y + ", dims = interpolated dims, per = 2 (linear) or 8 (bicubic)")
+def upsample_interp_cost(node: Node) -> Symbols:
+    return {"y": out_numel(node), "per": 8 if "bicubic" in node.op else 2, "dims": len(node.outputs[0].shape) - 2}
 
 
-@register("aten.native_dropout", formula="2 per element (mask draw and scale)")
-def dropout_cost(node: Node) -> Cost:
-    return Cost(0, 2 * in_numel(node))
+@register("aten.native_dropout", formula=F.dropout, where=X + " (mask draw and scale)")
+def dropout_cost(node: Node) -> Symbols:
+    return {"x": in_numel(node)}
 
 
-@register("aten._embedding_bag", "aten._embedding_bag_forward_only",
-          formula="1 per gathered element (numel(indices)·D adds), +1 per gathered element with per-sample weights")
-def embedding_bag_cost(node: Node) -> Cost:
+@register("aten._embedding_bag", "aten._embedding_bag_forward_only", formula=F.embedding_bag,
+          where="g = numel(indices)·D gathered elements, weighted = 1 with per-sample weights")
+def embedding_bag_cost(node: Node) -> Symbols:
     weight, indices = tensor_args(node)[:2]
-    gathered = indices.numel * weight.shape[-1]
-    weighted = arg(node, 6, "per_sample_weights") is not None
-    return Cost(0, gathered * (2 if weighted else 1))
+    return {"g": indices.numel * weight.shape[-1], "weighted": arg(node, 6, "per_sample_weights") is not None}
 
 
 @register("aten.nll_loss_forward", "aten.nll_loss2d_forward", "aten.nll_loss", "aten.nll_loss_nd",
-          formula="1 per target element (gather, negate and sum)")
-def nll_loss_cost(node: Node) -> Cost:
-    return Cost(0, tensor_args(node)[1].numel)
+          formula=F.reduction, where="x = numel(target) (gather, negate and sum)")
+def nll_loss_cost(node: Node) -> Symbols:
+    return {"x": tensor_args(node)[1].numel}

@@ -10,10 +10,14 @@ and the analysis lists it as uncounted rather than calling it zero.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..graph import Node, TensorMeta
+
+if TYPE_CHECKING:
+    from .formulas import Formula
 
 
 @dataclass(frozen=True)
@@ -23,26 +27,67 @@ class Cost:
 
 
 ZERO = Cost(0, 0)
-Rule = Callable[[Node], Cost]
+Rule = Callable[[Node], "Cost | None"]
+Symbols = Mapping[str, Any]
+Binder = Callable[[Node], "Symbols | None"]
 
 
 @dataclass(frozen=True)
 class RuleEntry:
+    """A rule, and what the docs' table says of it.
+
+    Most rules are a :class:`~.formulas.Formula` and a binder that reads its symbols off the
+    node (``where`` says how, for the docs); ``rule`` then is the formula applied to what
+    the binder returns, so the documented expressions (checked against the formula by a
+    test) are the code's.  A few rules are algorithms, not expressions (einsum's
+    contraction path, flop_counter's backward formulas): ``formula`` is None and ``prose``
+    describes them.
+    """
+
     rule: Rule
-    formula: str  # one line for the docs' table
+    formula: Formula | None = None
+    bind: Binder | None = None
+    where: str = ""
+    prose: str = ""
+
+    @property
+    def text(self) -> str:
+        """One line for the docs' table."""
+        if self.formula is None:
+            return self.prose
+        return f"{self.where}: {self.formula.text()}" if self.where else self.formula.text()
 
 
 _RULES: dict[str, RuleEntry] = {}
 
 
-def register(*ops: str, formula: str) -> Callable[[Rule], Rule]:
-    """Register ``rule`` for each op name; later registrations must not clash."""
+def _add(ops: tuple[str, ...], entry: RuleEntry) -> None:
+    for op in ops:
+        if op in _RULES:
+            raise ValueError(f"cost rule for {op} registered twice")
+        _RULES[op] = entry
+
+
+def register(*ops: str, formula: Formula, where: str = "") -> Callable[[Binder], Binder]:
+    """Register ``formula`` for each op name, its symbols read off the node by the decorated
+    binder (None: uncounted); later registrations must not clash."""
+
+    def deco(bind: Binder) -> Binder:
+        def rule(node: Node) -> Cost | None:
+            symbols = bind(node)
+            return None if symbols is None else formula(**symbols)
+
+        _add(ops, RuleEntry(rule, formula, bind, where))
+        return bind
+
+    return deco
+
+
+def register_rule(*ops: str, prose: str) -> Callable[[Rule], Rule]:
+    """Register a rule that is an algorithm rather than an expression, described by ``prose``."""
 
     def deco(rule: Rule) -> Rule:
-        for op in ops:
-            if op in _RULES:
-                raise ValueError(f"cost rule for {op} registered twice")
-            _RULES[op] = RuleEntry(rule, formula)
+        _add(ops, RuleEntry(rule, prose=prose))
         return rule
 
     return deco
@@ -65,18 +110,16 @@ def cost_of(node: Node) -> Cost | None:
 
 
 def rule_table() -> list[tuple[str, str]]:
-    """(op, formula) for every registered op, sorted: the docs' FLOP table."""
-    return sorted((op, e.formula) for op, e in _RULES.items())
+    """(op, formula text) for every registered op, sorted: the docs' FLOP table."""
+    return sorted((op, e.text) for op, e in _RULES.items())
+
+
+def entries() -> dict[str, RuleEntry]:
+    """Every registered op and its entry (for the tests that check every rule)."""
+    return dict(_RULES)
 
 
 # --- helpers shared by rules -------------------------------------------------
-
-def prod(shape: tuple[int, ...] | list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
 
 def tensor_args(node: Node) -> list[TensorMeta]:
     """Tensor arguments in call order (lists of tensors flattened)."""
@@ -110,3 +153,7 @@ def out_numel(node: Node) -> int:
 def in_numel(node: Node) -> int:
     ts = tensor_args(node)
     return ts[0].numel if ts else 0
+
+
+def out_shape(node: Node) -> tuple[int, ...]:
+    return tuple(node.outputs[0].shape) if node.outputs else ()

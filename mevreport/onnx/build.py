@@ -16,14 +16,15 @@ the cost registry and the page need nothing ONNX-specific:
 from __future__ import annotations
 
 import ast
+import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import onnx
 from onnx import helper
 
 from ..graph import ModuleInfo, Node, ParamInfo, TensorMeta
+from ..modpath import prefixes
 from .reader import dtype_name
 
 VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}  # aliases in torch terms: allocate nothing
@@ -79,13 +80,6 @@ def module_of(node: onnx.NodeProto) -> tuple[str, dict[str, str]]:
     return path_from_node_name(node.name), {}
 
 
-def prefixes(path: str) -> list[str]:
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 def attribute_values(node: onnx.NodeProto) -> tuple[tuple[str, object], ...]:
     """Attributes as plain, hashable values (tensors and graphs by kind only)."""
     out = []
@@ -103,13 +97,6 @@ def attribute_values(node: onnx.NodeProto) -> tuple[tuple[str, object], ...]:
             v = tuple(x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v)
         out.append((a.name, v))
     return tuple(sorted(out))
-
-
-def _numel(shape: Iterable[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 @dataclass(frozen=True)
@@ -136,7 +123,7 @@ def classify_initializers(model: onnx.ModelProto) -> InitializerKinds:
     for init in model.graph.initializer:
         dtype = dtype_name(init.data_type)
         floating = dtype.startswith(("float", "bfloat", "complex"))
-        if not floating or _numel(init.dims) <= 1:
+        if not floating or math.prod(init.dims) <= 1:
             constants.add(init.name)
         elif init.name in bn_stats or init.name.endswith(BUFFER_SUFFIXES):
             params[init.name] = "buffer"
@@ -152,7 +139,7 @@ def param_records(model: onnx.ModelProto, kinds: InitializerKinds) -> tuple[Para
         if kind is None:
             continue
         dtype = dtype_name(init.data_type)
-        n = _numel(init.dims)
+        n = math.prod(init.dims)
         records.append(ParamInfo(name=init.name, shape=tuple(int(d) for d in init.dims), dtype=dtype, numel=n,
                                  nbytes=n * _ITEMSIZE.get(dtype, 4), trainable=kind == "param",
                                  is_buffer=kind == "buffer"))

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..capture.inputs import normalize_inputs
+from ..errors import one_line
 from ..fileio import check_writable
 from ..report import OnnxExport
 
@@ -39,13 +40,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _first_line(exc: BaseException) -> str:
     """One readable line: the error, and its cause when the error only says which step failed."""
-    def line(e: BaseException) -> str:
-        text = [ln for ln in _ANSI.sub("", str(e)).strip().splitlines() if ln.strip()]
-        return f"{type(e).__name__}: {text[0] if text else ''}"
-    out = line(exc)
+    out = _ANSI.sub("", one_line(exc, None))
     cause = exc.__cause__
     if cause is not None:
-        out += f" (caused by {line(cause)})"
+        out += f" (caused by {_ANSI.sub('', one_line(cause, None))})"
     return out[:500]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper, shape_inference
 
-from ..errors import ModelLoadError, UsageError
+from ..errors import ModelLoadError, UsageError, check_model_file, one_line
 
 # ModelProto larger than this cannot be serialised in one piece (protobuf's 2 GiB limit).
 _PROTO_LIMIT = 2 ** 31 - 1
@@ -66,17 +66,11 @@ def _dims(vi: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | None:
 def read_onnx(path: str | Path) -> LoadedOnnx:
     """Load and validate ``path``; errors name the file and what is wrong."""
     p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"no such file: {str(p)!r}")
-    if p.is_dir():
-        raise ModelLoadError(f"{str(p)!r} is a directory, not an ONNX file")
-    if p.stat().st_size == 0:
-        raise ModelLoadError(f"{str(p)!r} is empty, not an ONNX model")
+    check_model_file(p, "an ONNX model")
     try:
         model = onnx.load(str(p), load_external_data=True)
     except Exception as exc:  # protobuf DecodeError, missing external data, ...
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ModelLoadError(f"{str(p)!r} is not a readable ONNX model ({type(exc).__name__}: {first})") from None
+        raise ModelLoadError(f"{str(p)!r} is not a readable ONNX model ({one_line(exc, None)})") from None
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelLoadError(f"{str(p)!r} is not an ONNX model: it holds no graph (truncated, or not ONNX at all)")
     checker_error = None
@@ -88,7 +82,7 @@ def read_onnx(path: str | Path) -> LoadedOnnx:
         else:
             onnx.checker.check_model(str(p))
     except onnx.checker.ValidationError as exc:
-        checker_error = (str(exc).strip().splitlines() or ["invalid"])[0]
+        checker_error = one_line(exc, None, typed=False)
         # A graph whose edges do not resolve cannot be analysed; a custom op's schema is fine.
         if not _edges_resolve(model):
             raise ModelLoadError(f"{str(p)!r} is not a valid ONNX model (onnx.checker: {checker_error})") from None
@@ -204,7 +198,7 @@ def infer_value_types(model: onnx.ModelProto,
             error = "model over 2 GiB: shapes come from the onnxruntime run only"
     except Exception as exc:  # inference is best effort; the run fills gaps
         inferred = model
-        error = f"ONNX shape inference failed: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+        error = f"ONNX shape inference failed: {one_line(exc, None, typed=False)}"
     out: dict[str, tuple[tuple[int, ...], str]] = {}
     g = inferred.graph
     for vi in list(g.input) + list(g.value_info) + list(g.output):

@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..errors import UsageError
+from ..errors import UsageError, one_line
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def random_feeds(shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str], see
         except (ValueError, MemoryError, OverflowError) as exc:
             size = numel * (np.dtype(dtype).itemsize if dtype != "bfloat16" else 2)
             why = "not enough memory" if isinstance(exc, MemoryError) or "too big" in str(exc) \
-                or "allocate" in str(exc) else str(exc).splitlines()[0]
+                or "allocate" in str(exc) else one_line(exc, None, typed=False)
             example = ",".join(str(min(int(d), 8)) for d in shape)
             raise UsageError(f"cannot create the random input {name!r} of shape {list(shape)} "
                              f"({size / 1e9:,.1f} GB of {dtype}): {why}; give a smaller shape, e.g. "
@@ -112,11 +112,6 @@ def _all_values_model(model: onnx.ModelProto) -> onnx.ModelProto:
                 present.add(name)
                 m.graph.output.append(copy.deepcopy(typed[name]) if name in typed else helper.ValueInfoProto(name=name))
     return m
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def node_times(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: list[str],
@@ -176,7 +171,7 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: l
             names = [o.name for o in sess.get_outputs()]
             got = dict(zip(names, sess.run(names, feeds)))
     except Exception as exc:  # any runtime failure leaves a static report
-        notes.append(f"onnxruntime could not run the model ({_first_line(exc)}); statistics and latency not measured, "
+        notes.append(f"onnxruntime could not run the model ({one_line(exc, 300)}); statistics and latency not measured, "
                      f"shapes, parameters and MACs/FLOPs are from static analysis")
         return RuntimeResult({}, {}, None, None, 0, provider, tuple(notes))
     node_ms: dict[int, float] = {}
@@ -188,6 +183,6 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], providers: l
             notes.append("per-node latency: onnxruntime profiler kernel times with graph optimizations off; "
                          f"forward latency: median of {runs} runs with all optimizations on")
         except Exception as exc:
-            notes.append(f"onnxruntime timing failed ({_first_line(exc)}); latency not measured")
+            notes.append(f"onnxruntime timing failed ({one_line(exc, 300)}); latency not measured")
             return RuntimeResult(got, {}, None, None, 0, provider, tuple(notes))
     return RuntimeResult(got, node_ms, fwd, spread, runs if fwd is not None else 0, provider, tuple(notes))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pyvis.network import Network
 
 from ..analyze import op_short
+from ..modpath import prefixes
 from ..report import Report
 from .format import count, nbytes, shape
 
@@ -59,8 +60,8 @@ def _depth(path: str) -> int:
 
 
 def _prefixes(path: str) -> list[str]:
-    parts = path.split(".") if path else []
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+    """Every ancestor and the path itself, the root excluded."""
+    return prefixes(path)[1:]
 
 
 def unit_key(path: str, node_id: int, open_paths: set[str], call: int = 0) -> str:
@@ -89,8 +90,8 @@ def open_for_depth(report: Report, depth: int | None) -> set[str]:
     with no class to show.
     """
     ran = {m.path for m in report.modules}
-    prefixes = {p for n in report.nodes for p in _prefixes(n.module_path)}
-    return {p for p in prefixes if p not in ran or depth is None or _depth(p) < depth}
+    paths = {p for n in report.nodes for p in _prefixes(n.module_path)}
+    return {p for p in paths if p not in ran or depth is None or _depth(p) < depth}
 
 
 def choose_depth(report: Report, max_units: int = MAX_UNITS) -> int | None:

@@ -20,6 +20,7 @@ import jinja2
 import pyvis
 from markupsafe import Markup
 
+from ..modpath import prefixes
 from ..report import Report, WarningCount
 from . import format as fmt
 from .embed import SCRIPT_ID, json_for_script
@@ -86,12 +87,7 @@ def _tree_parent(path: str, listed: set[str]) -> str | None:
     """The nearest ancestor that is a row itself (a ``ModuleList`` never runs, so it has no row)."""
     if path == "":
         return None
-    parts = path.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        candidate = ".".join(parts[:i])
-        if candidate in listed:
-            return candidate
-    return ""
+    return next((a for a in reversed(prefixes(path)[1:-1]) if a in listed), "")
 
 
 def module_rows(report: Report) -> list[dict[str, Any]]:
