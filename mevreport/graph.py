@@ -15,6 +15,16 @@ from typing import Any
 ArgValue = Any
 
 
+def op_short(op: str) -> str:
+    """``aten.convolution.default`` -> ``convolution``.
+
+    Here, with the records, because the analysis and the renderer both name ops
+    this way and the renderer must not import the analysis.
+    """
+    parts = op.split(".")
+    return parts[1] if len(parts) >= 2 else op
+
+
 @dataclass(frozen=True)
 class TensorMeta:
     """Shape and dtype of one tensor (an op input or output)."""

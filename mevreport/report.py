@@ -12,6 +12,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,12 +201,28 @@ class Report:
 
     def save_html(self, path: str | Path) -> Path:
         from .fileio import atomic_write_text
-        from .render.html import render_html
-        return atomic_write_text(path, render_html(self))
+        return atomic_write_text(path, _html_renderer()(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         return _build(cls, data)
+
+
+# The page is drawn by the render stage, which this data module must not import (issue 13).
+# mevreport/api.py puts its renderer here when it is imported, and package mevreport's
+# __init__ imports it, so it is set before any ``mevreport.report`` can be imported.
+_HTML_RENDERER: list[Callable[[Report], str]] = []
+
+
+def set_html_renderer(render: Callable[[Report], str]) -> None:
+    """Install how ``Report.save_html`` draws the page (called once, by the API layer)."""
+    _HTML_RENDERER[:] = [render]
+
+
+def _html_renderer() -> Callable[[Report], str]:
+    if not _HTML_RENDERER:
+        raise RuntimeError("no HTML renderer installed: import mevreport (its API installs one)")
+    return _HTML_RENDERER[0]
 
 
 def _to_plain(value: Any) -> Any:
