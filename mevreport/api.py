@@ -102,14 +102,15 @@ def load(path: str | Path) -> Report:
     if p.suffix.lower() in (".html", ".htm") or text.lstrip().startswith("<"):
         from .render.embed import extract_embedded_json
         text = extract_embedded_json(text, str(p))
-    from .reportfile import parse_document
+    from .reportfile import malformed_report, parse_document
     data = parse_document(text, str(p))
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")
+    from pydantic import ValidationError
     try:
-        return Report.from_dict(data)
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise ReportReadError(f"{str(p)!r} is a malformed mevreport report: {exc}") from None
+        return Report.from_json(text)
+    except ValidationError as exc:
+        raise ReportReadError(malformed_report(str(p), exc.errors(include_url=False))) from None
 
 
 __all__ = ["Report", "_head_from_files", "analyze", "environment", "generate", "git_commit", "load"]

@@ -9,10 +9,20 @@ model and re-run without the model at hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge, Le
 
 # Scalar arguments are kept as plain Python values; tensors become TensorMeta.
 ArgValue = Any
+
+# Constraints on recorded values, stated with the type: they go into the generated JSON
+# Schema (mevreport/schema.json) and are checked by ``mevreport.load`` (issue 13).
+Count = Annotated[int, Ge(0)]
+"""A size, a count, a number of bytes or an index: never negative."""
+Duration = Annotated[float, Ge(0)]
+"""Milliseconds: never negative."""
+Fraction = Annotated[float, Ge(0), Le(1)]
 
 
 def op_short(op: str) -> str:
@@ -29,7 +39,7 @@ def op_short(op: str) -> str:
 class TensorMeta:
     """Shape and dtype of one tensor (an op input or output)."""
 
-    shape: tuple[int, ...]
+    shape: tuple[Count, ...]
     dtype: str
 
     @property
@@ -106,25 +116,30 @@ class InputInfo:
 
 @dataclass(frozen=True)
 class Histogram:
+    """Equal-width bins over [min, max] of the finite values."""
+
     min: float
     max: float
-    counts: tuple[int, ...]
+    counts: tuple[Count, ...]
 
 
 @dataclass(frozen=True)
 class TensorStats:
-    """Statistics of one floating tensor, reduced on the model's device."""
+    """Statistics of one floating tensor, reduced on the model's device.
+
+    Over all elements of a floating (or complex: magnitudes) output; null where nothing finite was seen.
+    """
 
     mean: float | None
     std: float | None
     min: float | None
     max: float | None
     abs_max: float | None
-    zero_fraction: float
-    nan_count: int
-    inf_count: int
+    zero_fraction: Fraction
+    nan_count: Count
+    inf_count: Count
     histogram: Histogram | None
-    numel: int = 0
+    numel: Count = 0
 
 
 @dataclass(frozen=True)
