@@ -158,3 +158,21 @@ def test_onnx_export_and_atomic_writes(tmp_path: Path) -> None:
 
     _assert_unchanged(run, model)
     assert report is not None and report.onnx_export is not None and (tmp_path / "a.json").is_file()
+
+
+def test_the_users_logging_keeps_working_during_export(caplog: pytest.LogCaptureFixture) -> None:
+    """torch's loggers are muted during ``torch.export``, not the process (``logging.disable`` was)."""
+
+    class Logs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logging.getLogger("user.model").warning("forward ran")
+            return self.fc(x)
+
+    with caplog.at_level(logging.WARNING, logger="user.model"):
+        report = mevreport.analyze(Logs(), torch.randn(2, 4), runs=0, capture="export")
+    assert report.capture.method == "export"
+    assert any(r.name == "user.model" and r.getMessage() == "forward ran" for r in caplog.records)
