@@ -13,7 +13,7 @@ import torch
 
 from .costs import cost_of
 from .flow import input_dependent, non_finite_origins, reaching_output
-from .graph import Graph, Node, TensorStats
+from .graph import Graph, Node, TensorStats, op_short
 from .modpath import prefixes
 from .report import (
     SCHEMA_VERSION,
@@ -38,12 +38,6 @@ _CREATION_OPS = {"zeros", "zeros_like", "new_zeros", "full", "full_like", "new_f
                  "empty", "empty_like", "new_empty", "empty_strided", "arange", "ones", "ones_like", "scalar_tensor",
                  "lift_fresh", "lift_fresh_copy", "tril", "triu", "masked_fill", "masked_fill_", "where"}
 WARNINGS_PER_KIND = 50
-
-
-def op_short(op: str) -> str:
-    """``aten.convolution.default`` -> ``convolution``."""
-    parts = op.split(".")
-    return parts[1] if len(parts) >= 2 else op
 
 
 def liveness(nodes: tuple[Node, ...], output_ids: tuple[int, ...]) -> tuple[int, list[int]]:

@@ -1,11 +1,6 @@
 """The Python API of DESIGN §2: ``analyze``, ``generate``, ``load``."""
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import platform
-import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,87 +8,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._version import __version__
-from .analyze import analyze_graph
+from . import report as _report_module
+from .assemble import _head_from_files, environment, git_commit, report_of
 from .capture import capture as run_capture
 from .errors import ReportReadError
-from .report import SCHEMA_VERSION, Environment, Report
-
-_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+from .report import SCHEMA_VERSION, Report
 
 
-def _head_from_files(cwd: Path) -> str | None:
-    """HEAD's commit read from the repository's files (plain, worktree, packed refs).
-
-    "" when no directory up from ``cwd`` has a ``.git``; None when unsure.
-
-    Starting ``git`` costs about 4 ms, as much as the rest of the analysis of a
-    ResNet-50; reading two small files costs microseconds.
-    """
-    for d in (cwd, *cwd.parents):
-        dot = d / ".git"
-        if dot.is_dir():
-            git = dot
-            break
-        if dot.is_file():  # a worktree or submodule: "gitdir: <path>"
-            text = dot.read_text(encoding="utf-8").strip()
-            if not text.startswith("gitdir:"):
-                return None
-            git = (d / text[len("gitdir:"):].strip()).resolve()
-            break
-    else:
-        return ""
-    common = git
-    if (git / "commondir").is_file():
-        common = (git / (git / "commondir").read_text(encoding="utf-8").strip()).resolve()
-    head = (git / "HEAD").read_text(encoding="utf-8").strip()
-    if not head.startswith("ref:"):
-        return head if _SHA.fullmatch(head) else None
-    ref = head[len("ref:"):].strip()
-    for base in (git, common):
-        if (base / ref).is_file():
-            sha = (base / ref).read_text(encoding="utf-8").strip()
-            return sha if _SHA.fullmatch(sha) else None
-    packed = common / "packed-refs"
-    if packed.is_file():
-        for line in packed.read_text(encoding="utf-8").splitlines():
-            sha, _, name = line.partition(" ")
-            if name == ref and _SHA.fullmatch(sha):
-                return sha
-    return None
+def _render_html(report: Report) -> str:
+    """``Report.save_html``'s page: the render stage, imported when a page is first drawn
+    (``import mevreport`` does not pay for Jinja, pyvis and matplotlib)."""
+    from .render import html
+    return html.render_html(report)
 
 
-def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The working directory's commit, when it is a git checkout.
-
-    Read from the repository's files; when they hold something unusual,
-    asked of ``git rev-parse HEAD`` instead.
-    """
-    found = None
-    if not any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES")):
-        try:
-            found = _head_from_files(Path(cwd or ".").resolve())
-        except (OSError, UnicodeDecodeError):
-            found = None
-    if found is not None:
-        return found or None
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def environment(device: str) -> Environment:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        name = torch.cuda.get_device_name(torch.device(device))
-    elif device == "meta":
-        name = "fake tensors (no data)"
-    else:
-        name = platform.processor() or platform.machine()
-    return Environment(torch=torch.__version__, python=platform.python_version(), platform=platform.platform(),
-                       device=device, device_name=name, git_commit=git_commit())
-
+_report_module.set_html_renderer(_render_html)
 
 def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | torch.device | None = None,
             capture: str = "auto", stats: bool = True, title: str | None = None, *,
@@ -126,10 +55,7 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
         check_writable(onnx_path)
     graph = run_capture(model, inputs, device=device, method=capture, stats=stats, grad=grad, runs=runs,
                         name=name, progress=progress)
-    report = analyze_graph(
-        graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
-    )
+    report = report_of(graph, title=title, label=label)
     if onnx_path is not None:
         from .onnx import export_onnx, with_export
         if progress:
@@ -176,14 +102,15 @@ def load(path: str | Path) -> Report:
     if p.suffix.lower() in (".html", ".htm") or text.lstrip().startswith("<"):
         from .render.embed import extract_embedded_json
         text = extract_embedded_json(text, str(p))
-    from .reportfile import parse_document
+    from .reportfile import malformed_report, parse_document
     data = parse_document(text, str(p))
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")
+    from pydantic import ValidationError
     try:
-        return Report.from_dict(data)
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise ReportReadError(f"{str(p)!r} is a malformed mevreport report: {exc}") from None
+        return Report.from_json(text)
+    except ValidationError as exc:
+        raise ReportReadError(malformed_report(str(p), exc.errors(include_url=False))) from None
 
 
-__all__ = ["Report", "analyze", "generate", "load"]
+__all__ = ["Report", "_head_from_files", "analyze", "environment", "generate", "git_commit", "load"]

@@ -9,18 +9,47 @@ model and re-run without the model at hand.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any, TypeVar
+
+from annotated_types import Ge, Le
 
 # Scalar arguments are kept as plain Python values; tensors become TensorMeta.
 ArgValue = Any
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Constraints on recorded values, stated with the type: they go into the generated JSON
+# Schema (mevreport/schema.json) and are checked by ``mevreport.load`` (issue 13).
+Count = Annotated[int, Ge(0)]
+"""A size, a count, a number of bytes or an index: never negative."""
+Duration = Annotated[float, Ge(0)]
+"""Milliseconds: never negative."""
+Fraction = Annotated[float, Ge(0), Le(1)]
+
+
+def frozen_map(items: Mapping[K, V]) -> Mapping[K, V]:
+    """A read-only copy of ``items`` for a frozen record (``types.MappingProxyType`` over a private dict)."""
+    return MappingProxyType(dict(items))
+
+
+def op_short(op: str) -> str:
+    """``aten.convolution.default`` -> ``convolution``.
+
+    Here, with the records, because the analysis and the renderer both name ops
+    this way and the renderer must not import the analysis.
+    """
+    parts = op.split(".")
+    return parts[1] if len(parts) >= 2 else op
 
 
 @dataclass(frozen=True)
 class TensorMeta:
     """Shape and dtype of one tensor (an op input or output)."""
 
-    shape: tuple[int, ...]
+    shape: tuple[Count, ...]
     dtype: str
 
     @property
@@ -94,25 +123,30 @@ class InputInfo:
 
 @dataclass(frozen=True)
 class Histogram:
+    """Equal-width bins over [min, max] of the finite values."""
+
     min: float
     max: float
-    counts: tuple[int, ...]
+    counts: tuple[Count, ...]
 
 
 @dataclass(frozen=True)
 class TensorStats:
-    """Statistics of one floating tensor, reduced on the model's device."""
+    """Statistics of one floating tensor, reduced on the model's device.
+
+    Over all elements of a floating (or complex: magnitudes) output; null where nothing finite was seen.
+    """
 
     mean: float | None
     std: float | None
     min: float | None
     max: float | None
     abs_max: float | None
-    zero_fraction: float
-    nan_count: int
-    inf_count: int
+    zero_fraction: Fraction
+    nan_count: Count
+    inf_count: Count
     histogram: Histogram | None
-    numel: int = 0
+    numel: Count = 0
 
 
 @dataclass(frozen=True)
@@ -140,8 +174,8 @@ class CaptureInfo:
 class Measurements:
     """What observers saw on the device; everything may be absent (fake runs)."""
 
-    node_stats: dict[int, TensorStats] = field(default_factory=dict)
-    node_latency_ms: dict[int, float] = field(default_factory=dict)
+    node_stats: Mapping[int, TensorStats] = field(default_factory=dict)
+    node_latency_ms: Mapping[int, float] = field(default_factory=dict)
     forward_latency_ms: float | None = None
     forward_latency_spread_ms: float | None = None
     measured_peak_bytes: int | None = None
@@ -149,7 +183,13 @@ class Measurements:
     latency_runs: int = 0
     notes: tuple[str, ...] = ()
     # node id -> why its statistics could not be taken: it gets ``stats: null`` and a "stats_failed" warning
-    stats_failures: dict[int, str] = field(default_factory=dict)
+    stats_failures: Mapping[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A frozen record must not change under the analysis: the dicts the observers filled
+        # are copied into read-only views, so neither they nor a reader can alter the record.
+        for name in ("node_stats", "node_latency_ms", "stats_failures"):
+            object.__setattr__(self, name, frozen_map(getattr(self, name)))
 
 
 @dataclass(frozen=True)

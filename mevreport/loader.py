@@ -6,11 +6,9 @@ This is the only place that imports user code or reads model files (DESIGN
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import io
-import logging
 import math
 import sys
 import warnings
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 
 from .errors import ModelLoadError, UsageError, check_model_file, one_line
+from .torchlogs import torch_logs_recorded
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
@@ -187,30 +186,6 @@ def _check_loaded(program: Any, path: Path) -> None:
         raise Refused("refused: the example inputs have keyword names that are not identifiers")
 
 
-class _Swallow(logging.Handler):
-    """Keeps torch.export's log records (full tracebacks) for the one-line message instead of printing them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reasons: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            self.reasons.append(one_line(record.exc_info[1], None, typed=False))
-
-
-@contextlib.contextmanager
-def _swallow_logs(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    handler = _Swallow()
-    saved = logger.propagate, logger.handlers
-    logger.handlers, logger.propagate = [handler], False
-    try:
-        yield handler
-    finally:
-        logger.propagate, logger.handlers = saved
-
-
 def _example_inputs(example: Any) -> Any:
     """``ep.example_inputs`` ``(args, kwargs)`` as the inputs ``analyze`` takes."""
     if not example:
@@ -244,7 +219,7 @@ def load_pt2(path: str | Path) -> LoadedModel:
         raise ModelLoadError(f"cannot read {str(p)!r}: {exc.strerror or type(exc).__name__}") from None
     try:
         check_archive(data)
-        with _swallow_logs("torch.export") as logs, warnings.catch_warnings():
+        with torch_logs_recorded("torch.export") as logs, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.load(io.BytesIO(data))
         _check_loaded(program, p)

@@ -1,29 +1,37 @@
 """The analysis result: a frozen :class:`Report` and its JSON document.
 
 Field order here is the JSON document's key order (DESIGN §2,
-``schema_version`` 1); fields are only ever added.  ``to_dict`` and
-``from_dict`` are exact inverses, so ``mevreport.load`` of a saved report
-gives an equal :class:`Report`.
+``schema_version`` 1); fields are only ever added.  These dataclasses are the
+one statement of the document's shape: the JSON Schema shipped as
+``mevreport/schema.json`` is generated from them (``python -m mevreport.schema``)
+and ``from_dict`` validates against them with pydantic, so ``to_dict`` and
+``from_dict`` are exact inverses and ``mevreport.load`` of a saved report gives
+an equal :class:`Report`.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
-import types
-import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
-from .graph import Histogram, TensorMeta, TensorStats, WeightStats
+from annotated_types import Ge
 
-SCHEMA_VERSION = 1
+from .graph import Count, Duration, Histogram, TensorMeta, TensorStats, WeightStats
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+SCHEMA_VERSION: Final = 1
 
 
 @dataclass(frozen=True)
 class ToolInfo:
-    name: str
+    name: Literal["mevreport"]
     version: str
 
 
@@ -55,65 +63,65 @@ class CaptureSummary:
 @dataclass(frozen=True)
 class InputSummary:
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[Count, ...]
     dtype: str
 
 
 @dataclass(frozen=True)
 class Totals:
-    params: int
-    trainable_params: int
-    param_bytes: int
-    buffer_bytes: int
-    macs: int | None
-    flops: int | None
-    activation_bytes: int
-    peak_activation_bytes: int
-    latency_ms: float | None
-    frozen_params: int = 0
-    buffers: int = 0
-    measured_peak_bytes: int | None = None
-    training_memory_estimate_bytes: int = 0
-    latency_spread_ms: float | None = None
-    latency_runs: int = 0
-    nodes: int = 0
-    uncounted_nodes: int = 0
+    params: Count
+    trainable_params: Count
+    param_bytes: Count
+    buffer_bytes: Count
+    macs: Count | None
+    flops: Count | None
+    activation_bytes: Count
+    peak_activation_bytes: Count
+    latency_ms: Duration | None
+    frozen_params: Count = 0
+    buffers: Count = 0
+    measured_peak_bytes: Count | None = None
+    training_memory_estimate_bytes: Count = 0
+    latency_spread_ms: Duration | None = None
+    latency_runs: Count = 0
+    nodes: Count = 0
+    uncounted_nodes: Count = 0
 
 
 @dataclass(frozen=True)
 class ModuleRow:
     path: str
     class_name: str
-    params: int
-    macs: int | None
-    flops: int | None
-    latency_ms: float | None
-    activation_bytes: int
-    calls: int = 1
-    depth: int = 0
-    nodes: int = 0
+    params: Count
+    macs: Count | None
+    flops: Count | None
+    latency_ms: Duration | None
+    activation_bytes: Count
+    calls: Count = 1
+    depth: Count = 0
+    nodes: Count = 0
 
 
 @dataclass(frozen=True)
 class ReportNode:
-    id: int
+    id: Count
     op: str
     module_path: str
-    inputs: tuple[int, ...]
+    inputs: tuple[Count, ...]
     outputs: tuple[TensorMeta, ...]
-    macs: int | None
-    flops: int | None
-    output_bytes: int
-    latency_ms: float | None
+    macs: Count | None
+    flops: Count | None
+    output_bytes: Count
+    latency_ms: Duration | None
     stats: TensorStats | None
-    module_call: int = 0
+    module_call: Count = 0
     uncounted: bool = False
 
 
 @dataclass(frozen=True)
 class UncountedOp:
     op: str
-    count: int
+    count: Annotated[int, Ge(1)]
 
 
 # Kinds that inform rather than warn: listed with the warnings, never counted as one.
@@ -123,7 +131,7 @@ NOTE_KINDS = frozenset({"capture_note", "nan_discarded"})
 @dataclass(frozen=True)
 class ReportWarning:
     kind: str
-    node: int | None
+    node: Count | None
     message: str
 
     @property
@@ -147,9 +155,9 @@ class WarningCount:
 @dataclass(frozen=True)
 class ParamSummary:
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[Count, ...]
     dtype: str
-    numel: int
+    numel: Count
     trainable: bool
     is_buffer: bool
     tied_names: tuple[str, ...] = ()
@@ -160,7 +168,7 @@ class OnnxExport:
     """The ``--onnx`` export beside the report: where, by which exporter, or why not."""
 
     path: str
-    exporter: str | None  # "dynamo" or "torchscript"; None when both failed
+    exporter: Literal["dynamo", "torchscript"] | None  # None when both failed
     opset: int | None
     error: str | None = None
     notes: tuple[str, ...] = ()
@@ -168,24 +176,36 @@ class OnnxExport:
 
 @dataclass(frozen=True)
 class Report:
-    schema_version: int
+    """The JSON document written by 'mevreport report --json' and embedded in every HTML report
+    (<script type="application/json" id="mevreport-data">). DESIGN.md section 2. Fields are only
+    ever added within schema_version 1, so objects accept properties not listed here."""
+
+    # pydantic reads the string after a field as its description in the generated schema
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"use_attribute_docstrings": True}
+
+    schema_version: Literal[1]
     tool: ToolInfo
     created_at: str
+    """ISO 8601 time of the run (UTC)"""
     model: ModelInfo
     environment: Environment
     capture: CaptureSummary
     inputs: tuple[InputSummary, ...]
     totals: Totals
     modules: tuple[ModuleRow, ...]
+    """One row per module that ran; "" is the root."""
     nodes: tuple[ReportNode, ...]
+    """Executed ops in execution order; id is the index."""
     uncounted_ops: tuple[UncountedOp, ...]
     warnings: tuple[ReportWarning, ...]
     title: str | None = None
     label: str | None = None
     params: tuple[ParamSummary, ...] = ()
     weight_stats: tuple[WeightStats, ...] = ()
-    memory_timeline: tuple[int, ...] = field(default=(), repr=False)
+    memory_timeline: tuple[Count, ...] = field(default=(), repr=False)
+    """Bytes of op outputs alive after each node, in execution order."""
     onnx_export: OnnxExport | None = None
+    """the --onnx export beside the report (null when none was asked for)"""
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -200,12 +220,39 @@ class Report:
 
     def save_html(self, path: str | Path) -> Path:
         from .fileio import atomic_write_text
-        from .render.html import render_html
-        return atomic_write_text(path, render_html(self))
+        return atomic_write_text(path, _html_renderer()(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        return _build(cls, data)
+        """The report of a plain JSON document, checked as ``mevreport.load`` checks it
+        (raises ``pydantic.ValidationError``)."""
+        return cls.from_json(json.dumps(data, allow_nan=False))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Report:
+        """The report of a JSON document, checked against the dataclasses' types and constraints.
+
+        Strict: an integer field takes no string, float or boolean (a float field
+        takes an integer); keys no field names are ignored (fields are only ever added).
+        """
+        return report_adapter().validate_json(text, strict=True)
+
+
+# The page is drawn by the render stage, which this data module must not import (issue 13).
+# mevreport/api.py puts its renderer here when it is imported, and package mevreport's
+# __init__ imports it, so it is set before any ``mevreport.report`` can be imported.
+_HTML_RENDERER: list[Callable[[Report], str]] = []
+
+
+def set_html_renderer(render: Callable[[Report], str]) -> None:
+    """Install how ``Report.save_html`` draws the page (called once, by the API layer)."""
+    _HTML_RENDERER[:] = [render]
+
+
+def _html_renderer() -> Callable[[Report], str]:
+    if not _HTML_RENDERER:
+        raise RuntimeError("no HTML renderer installed: import mevreport (its API installs one)")
+    return _HTML_RENDERER[0]
 
 
 def _to_plain(value: Any) -> Any:
@@ -220,45 +267,12 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _expect(value: Any, kinds: type | tuple[type, ...], what: str) -> None:
-    """A JSON value of the wrong kind is a malformed document (TypeError), never a crash further on."""
-    if not isinstance(value, kinds) or (isinstance(value, bool) and kinds in (int, float, (int, float))):
-        raise TypeError(f"expected {what}, got {type(value).__name__} {str(value)[:40]!r}")
-
-
-def _build(tp: Any, value: Any) -> Any:
-    """Rebuild typed values from plain JSON data, following type hints."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _build(options[0], value)
-    if origin is tuple:
-        (item, *_rest) = typing.get_args(tp)
-        _expect(value, (list, tuple), "a list")
-        return tuple(_build(item, v) for v in value)
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        _expect(value, dict, "an object")
-        return {k: _build(item, v) for k, v in value.items()}
-    if tp in (int, str, bool):
-        _expect(value, tp, tp.__name__)
-    if tp is float:
-        _expect(value, (int, float), "a number")
-    if dataclasses.is_dataclass(tp):
-        _expect(value, dict, f"an object for {tp.__name__}")
-        hints = _HINTS.get(tp)
-        if hints is None:
-            hints = _HINTS[tp] = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
+@functools.cache
+def report_adapter() -> TypeAdapter[Report]:
+    """pydantic's validator and schema generator for :class:`Report`, built on first use
+    (about 30 ms; ``import mevreport`` does not import pydantic)."""
+    from pydantic import TypeAdapter
+    return TypeAdapter(Report)
 
 
 __all__ = [
@@ -280,4 +294,5 @@ __all__ = [
     "Totals",
     "UncountedOp",
     "WeightStats",
+    "report_adapter",
 ]

@@ -77,4 +77,13 @@ def parse_document(text: str, source: str) -> Any:
     return data
 
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "parse_document"]
+def malformed_report(source: str, errors: list[Any]) -> str:
+    """One line for a document that parsed but does not fit the report's dataclasses:
+    the first problem with its field (pydantic's ``ValidationError.errors()``), and how many more."""
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return (f"{source!r} is a malformed mevreport report: field {_field(list(first['loc']))}: "
+            f"{first['msg']}{more}").replace("\n", " ")
+
+
+__all__ = ["MAX_DEPTH", "MAX_INT", "malformed_report", "parse_document"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import re
 import time
 import warnings
@@ -34,6 +33,7 @@ from torch.utils._pytree import tree_leaves
 
 from ..errors import ModelRunError, one_line
 from ..graph import Measurements, ModuleInfo, Node
+from ..torchlogs import torch_logs_recorded
 from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, module_infos, output_node_ids
 from .parts import CaptureParts
 from .stats import StatsCollector
@@ -56,17 +56,14 @@ def export_program(model: nn.Module, args: tuple, kwargs: dict) -> ExportedProgr
     loggers) and prints the partial graph before raising; the user gets one
     line from us instead.
     """
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
     try:
+        # torch's loggers only (not logging.disable, which mutes every logger of the process);
         # torch also prints the partial graph to stderr when it hits a data-dependent branch
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        with torch_logs_recorded(), warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return torch.export.export(model, args, kwargs, strict=False)
     except Exception as exc:  # any refusal: the caller falls back to dispatch
         raise ExportFailed(one_line(exc)) from exc
-    finally:
-        logging.disable(previous)
 
 
 def _normalize_path(raw: str) -> str:

@@ -48,7 +48,10 @@ class ModuleTracker:
     def __init__(self, root: nn.Module) -> None:
         self._aliases: dict[int, list[str]] = {}  # every name of each module, named_modules() order
         self.class_names: dict[str, str] = {}
+        self._modules: list[nn.Module] = []  # each module once, however many names it has
         for name, module in all_named_modules(root):
+            if id(module) not in self._aliases:
+                self._modules.append(module)
             self._aliases.setdefault(id(module), []).append(name)
             self.class_names.setdefault(name, type(module).__name__)
         self.calls: Counter[str] = Counter()
@@ -99,18 +102,29 @@ class ModuleTracker:
 
     @contextmanager
     def active(self) -> Iterator[ModuleTracker]:
-        """Install the global hooks for the duration of the block.
+        """Hook every module of the model for the duration of the block.
 
-        The post hook is not ``always_call``: when forward raises, the stack
-        keeps the innermost failing module so the error can name it.
+        Hooks on the model's own modules, not torch's process-wide
+        ``register_module_forward_*_hook``: a module running in another thread
+        meanwhile (another model, a data pipeline) must not enter this stack
+        (issue 13).  Only named modules are tracked anyway (one built inside
+        forward belongs to its caller).  ``prepend`` runs ours before the
+        user's own hooks, where the global hooks ran.  The post hook is not
+        ``always_call``: when forward raises, the stack keeps the innermost
+        failing module so the error can name it.
         """
-        pre = nn.modules.module.register_module_forward_pre_hook(self._pre)
-        post = nn.modules.module.register_module_forward_hook(self._post)
+        handles = []
         try:
+            for module in self._modules:
+                try:
+                    handles.append(module.register_forward_pre_hook(self._pre, prepend=True))
+                    handles.append(module.register_forward_hook(self._post, prepend=True))
+                except (RuntimeError, AttributeError, TypeError):  # a module type that takes no hooks
+                    continue
             yield self
         finally:
-            pre.remove()
-            post.remove()
+            for handle in handles:
+                handle.remove()
 
 
 def module_param_counts(root: nn.Module) -> dict[str, int]:

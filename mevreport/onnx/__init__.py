@@ -29,18 +29,11 @@ def analyze_onnx(path: str | Path, *, input_shapes: list[tuple[int, ...]] | None
                  stats: bool = True, runs: int = 3, title: str | None = None, label: str | None = None,
                  name: str | None = None, progress: Callable[[str], None] | None = None) -> Report:
     """The report of an ONNX file: static shapes and costs, measured with onnxruntime."""
-    import datetime as _dt
-
-    from .._version import __version__
-    from ..analyze import analyze_graph
-    from ..api import environment
+    from ..assemble import report_of
     from .capture import capture_onnx
     graph = capture_onnx(path, positional_shapes=input_shapes, named_shapes=named_shapes, device=device,
                          stats=stats, runs=runs, name=name, progress=progress)
-    return analyze_graph(
-        graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
-    )
+    return report_of(graph, title=title, label=label)
 
 
 def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:

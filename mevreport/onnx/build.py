@@ -18,12 +18,13 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import onnx
 from onnx import helper
 
-from ..graph import ModuleInfo, Node, ParamInfo, TensorMeta
+from ..graph import ModuleInfo, Node, ParamInfo, TensorMeta, frozen_map
 from ..modpath import prefixes
 from .reader import dtype_name
 
@@ -103,7 +104,7 @@ def attribute_values(node: onnx.NodeProto) -> tuple[tuple[str, object], ...]:
 class InitializerKinds:
     """Which initializers are parameters, buffers or mere constants."""
 
-    params: dict[str, str]   # name -> "param" | "buffer"
+    params: Mapping[str, str]   # name -> "param" | "buffer" (read-only)
     constants: frozenset[str]
 
 
@@ -129,7 +130,7 @@ def classify_initializers(model: onnx.ModelProto) -> InitializerKinds:
             params[init.name] = "buffer"
         else:
             params[init.name] = "param"
-    return InitializerKinds(params, frozenset(constants))
+    return InitializerKinds(frozen_map(params), frozenset(constants))
 
 
 def param_records(model: onnx.ModelProto, kinds: InitializerKinds) -> tuple[ParamInfo, ...]:
@@ -152,7 +153,7 @@ class BuiltNodes:
     nodes: tuple[Node, ...]
     onnx_index: tuple[int, ...]            # node id -> index in model.graph.node
     output_names: tuple[tuple[str, ...], ...]  # node id -> its output value names
-    module_classes: dict[str, str]
+    module_classes: Mapping[str, str]   # read-only
     output_node_ids: tuple[int, ...]
 
 
@@ -212,7 +213,7 @@ def build_nodes(model: onnx.ModelProto, types: dict[str, tuple[tuple[int, ...], 
         pid = producer.get(o.name)
         if pid is not None and pid not in output_ids:
             output_ids.append(pid)
-    return BuiltNodes(tuple(nodes), tuple(index), tuple(out_names), classes, tuple(output_ids))
+    return BuiltNodes(tuple(nodes), tuple(index), tuple(out_names), frozen_map(classes), tuple(output_ids))
 
 
 _AUTO_NAME = re.compile(r"^(onnx::|val_|_v_|const)")

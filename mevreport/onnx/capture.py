@@ -9,7 +9,7 @@ run still gets its static report, with the reason in the notes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from .reader import LoadedOnnx, bind_shapes, infer_value_types, read_onnx, with_
 from .runtime import RuntimeResult, providers_for, random_feeds, run_model
 
 
-def _fill_runtime_types(types: dict[str, tuple[tuple[int, ...], str]], values: dict[str, np.ndarray]) -> int:
+def _fill_runtime_types(types: dict[str, tuple[tuple[int, ...], str]], values: Mapping[str, np.ndarray]) -> int:
     """Take shapes from the run where inference left them unknown; returns how many."""
     filled = 0
     for name, arr in values.items():

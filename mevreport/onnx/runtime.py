@@ -21,6 +21,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,17 +29,22 @@ import onnx
 from onnx import helper
 
 from ..errors import UsageError, one_line
+from ..graph import frozen_map
 
 
 @dataclass(frozen=True)
 class RuntimeResult:
-    values: dict[str, np.ndarray]        # value name -> array (intermediates included)
-    node_ms: dict[int, float]            # index in model.graph.node -> median kernel ms
+    values: Mapping[str, np.ndarray]     # value name -> array (intermediates included), read-only
+    node_ms: Mapping[int, float]         # index in model.graph.node -> median kernel ms, read-only
     forward_ms: float | None
     spread_ms: float | None
     runs: int
     provider: str
     notes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", frozen_map(self.values))
+        object.__setattr__(self, "node_ms", frozen_map(self.node_ms))
 
 
 def providers_for(device: str | None) -> list[str]:

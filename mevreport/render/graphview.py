@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from pyvis.network import Network
 
-from ..analyze import op_short
+from ..graph import op_short
 from ..modpath import prefixes
 from ..report import Report
 from .format import count, nbytes, shape

@@ -26,7 +26,7 @@ import matplotlib.ticker
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
-from ..analyze import op_short
+from ..graph import op_short
 from ..report import Report
 from .format import count, nbytes
 
