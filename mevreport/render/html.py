@@ -26,13 +26,15 @@ from .embed import SCRIPT_ID, json_for_script
 from .format import FILTERS
 from .graphview import build_view, view_data
 from .plots import all_plots
+from .training import TRAIN_WARNING_KINDS, training_context
 
 _VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
 SCRIPTS = ("report.js", "graph.js")
+TRAINING_SCRIPTS = ("training.js",)  # only on pages with a training step: forward-only pages stay as they were
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
     "uncounted_op": "Uncounted op", "capture_note": "Capture note", "stats_failed": "Statistics failed",
-    "nan_discarded": "NaN / Inf, discarded",
+    "nan_discarded": "NaN / Inf, discarded", **TRAIN_WARNING_KINDS,
 }
 
 
@@ -71,9 +73,10 @@ def vis_assets() -> tuple[Markup, Markup]:
     return _inline_script(js), Markup(css.replace("</style", "<\\/style"))
 
 
-@functools.lru_cache(maxsize=1)
-def page_scripts() -> Markup:
-    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in SCRIPTS))
+@functools.lru_cache(maxsize=2)
+def page_scripts(training: bool = False) -> Markup:
+    names = SCRIPTS + (TRAINING_SCRIPTS if training else ())
+    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in names))
 
 
 def _share(value: float | None, total: float | None) -> float:
@@ -157,8 +160,7 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         _compute_card(report),
         {"label": "Peak activation memory", "value": fmt.nbytes(t.peak_activation_bytes),
          "detail": f"estimated from liveness{measured}", "href": "#plot-memory"},
-        {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
-         "detail": "params + grads + Adam states + activations", "href": None},
+        _training_card(report),
         {"label": "Forward latency", "value": latency["value"], "detail": latency["detail"], "href": "#plot-op_types"},
         {"label": "Executed ops", "value": f"{t.nodes:,}", "detail": f"{t.uncounted_nodes} without a cost rule",
          "href": "#ops"},
@@ -166,6 +168,19 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
          "detail": f"{count.notes} note{'s' if count.notes != 1 else ''}", "href": "#warnings",
          "alert": bool(count.warnings)},
     ]
+
+
+def _training_card(report: Report) -> dict[str, Any]:
+    """A forward-only report estimates training memory by a rule; a training step has its measured peak."""
+    t = report.totals
+    if report.training is None or t.train_peak_bytes is None:
+        return {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
+                "detail": "params + grads + Adam states + activations", "href": None}
+    measured = f", measured on device {fmt.nbytes(t.measured_train_peak_bytes)}" \
+        if t.measured_train_peak_bytes is not None else ""
+    return {"label": "Training step peak", "value": fmt.nbytes(t.train_peak_bytes),
+            "detail": f"params + grads + {report.training.optimizer.class_name} state + activations, by liveness"
+                      f"{measured}", "href": "#training"}
 
 
 def _compute_card(report: Report) -> dict[str, Any]:
@@ -203,6 +218,7 @@ def page_context(report: Report) -> dict[str, Any]:
     vis_js, vis_css = vis_assets()
     plots = all_plots(report)
     rows = module_rows(report)
+    training = training_context(report)
     return {
         "r": report,
         "title": report.title or report.model.name,
@@ -219,7 +235,8 @@ def page_context(report: Report) -> dict[str, Any]:
         "view": view_data(view),
         "vis_js": vis_js,
         "vis_css": vis_css,
-        "page_js": page_scripts(),
+        "page_js": page_scripts(training is not None),
+        "training": training,
     }
 
 
