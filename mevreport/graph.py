@@ -129,6 +129,46 @@ class WeightStats:
 
 
 @dataclass(frozen=True)
+class GradStats:
+    """One parameter's gradient after the training step's backward (DESIGN §6), tied parameters once.
+
+    ``norm`` and ``weight_norm`` are L2 norms; ``ratio`` is ``norm / weight_norm``
+    (None when either is unknown or the weight norm is 0).  ``stats`` is None
+    for a parameter that received no gradient and on fake tensors.
+    """
+
+    param: str
+    shape: tuple[int, ...]
+    dtype: str
+    norm: float | None
+    weight_norm: float | None
+    ratio: float | None
+    stats: TensorStats | None
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """Where the training step's loss came from: ``source`` "output" (the model's ``.loss``),
+    "callable" (the user's ``loss(outputs, inputs)``) or "synthetic" (docs/training.md)."""
+
+    source: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    class_name: str
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """What a ``train=True`` capture ran besides the forward: the loss and the optimizer."""
+
+    loss: LossInfo
+    optimizer: OptimizerInfo
+
+
+@dataclass(frozen=True)
 class CaptureInfo:
     method: str
     notes: tuple[str, ...]

@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .graph import Histogram, TensorMeta, TensorStats, WeightStats
+from .graph import GradStats, Histogram, LossInfo, OptimizerInfo, TensorMeta, TensorStats, TrainingInfo, WeightStats
 
 SCHEMA_VERSION = 1
+
+# Fields added for the training step (DESIGN §6) are left out of the document
+# while they hold their default (a forward-only report), so forward-only
+# documents stay byte for byte what they were; readers treat absent as the default.
+OMIT_DEFAULT = {"omit_default": True}
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,15 @@ class Totals:
     latency_runs: int = 0
     nodes: int = 0
     uncounted_nodes: int = 0
+    # the training step (DESIGN §6); absent from forward-only documents
+    backward_macs: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_flops: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_flops: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    grad_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_state_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    saved_activation_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    train_peak_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    measured_train_peak_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,12 @@ class ModuleRow:
     calls: int = 1
     depth: int = 0
     nodes: int = 0
+    # the training step (DESIGN §6): bytes autograd saved for backward by this module's ops,
+    # gradients of its parameters, MACs and time of the backward ops that differentiate it
+    saved_activation_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    grad_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_macs: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_latency_ms: float | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,7 @@ class ReportNode:
     stats: TensorStats | None
     module_call: int = 0
     uncounted: bool = False
+    phase: str | None = field(default=None, metadata=OMIT_DEFAULT)  # "forward" | "backward" | "optimizer"; absent (None) means forward
 
 
 @dataclass(frozen=True)
@@ -186,6 +207,8 @@ class Report:
     weight_stats: tuple[WeightStats, ...] = ()
     memory_timeline: tuple[int, ...] = field(default=(), repr=False)
     onnx_export: OnnxExport | None = None
+    training: TrainingInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): a forward-only report
+    grads: tuple[GradStats, ...] = field(default=(), metadata=OMIT_DEFAULT)  # one per parameter after backward, tied once
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -210,7 +233,13 @@ class Report:
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.metadata.get("omit_default") and (v is None if f.default is None else v == f.default):
+                continue
+            out[f.name] = _to_plain(v)
+        return out
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
     if isinstance(value, dict):
@@ -265,11 +294,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "CaptureSummary",
     "Environment",
+    "GradStats",
     "Histogram",
     "InputSummary",
+    "LossInfo",
     "ModelInfo",
     "ModuleRow",
     "OnnxExport",
+    "OptimizerInfo",
     "ParamSummary",
     "Report",
     "ReportNode",
@@ -278,6 +310,7 @@ __all__ = [
     "TensorStats",
     "ToolInfo",
     "Totals",
+    "TrainingInfo",
     "UncountedOp",
     "WeightStats",
 ]

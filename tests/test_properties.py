@@ -274,6 +274,9 @@ def test_schema_covers_every_report_field() -> None:
         r.ReportWarning: items(props["warnings"])["properties"], r.ParamSummary: items(props["params"])["properties"],
         r.TensorMeta: defs["TensorMeta"]["properties"], r.TensorStats: defs["TensorStats"]["properties"],
         r.Histogram: defs["Histogram"]["properties"], r.WeightStats: defs["WeightStats"]["properties"],
+        r.GradStats: defs["GradStats"]["properties"], r.TrainingInfo: defs["TrainingInfo"]["properties"],
+        r.LossInfo: defs["TrainingInfo"]["properties"]["loss"]["properties"],
+        r.OptimizerInfo: defs["TrainingInfo"]["properties"]["optimizer"]["properties"],
     }
     for cls, properties in described.items():
         missing = {f.name for f in dataclasses.fields(cls)} - set(properties)
