@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from ..report import Report
 from .format import nbytes
-from .plots import COLORS, GRID, MAX_LAYER_POINTS, Plot, _figure, _no_math, _short, _svg
 from .plots import _RC as RC
+from .plots import COLORS, GRID, MAX_LAYER_POINTS, Plot, _figure, _no_math, _short, _svg
 from .training import depth_order, memory_parts
 
 PARTS = (("params", "parameters", COLORS[0]), ("grads", "gradients", COLORS[1]),
@@ -47,14 +47,14 @@ def gradient_flow(report: Report) -> Plot:
         top, bottom = fig.subplots(2, 1, sharex=True)
         _series(top, xs, norms, COLORS[0], "gradient norm ‖g‖")
         _series(bottom, xs, ratios, COLORS[2], "ratio ‖g‖ / ‖w‖")
-        for ax, values in ((top, norms), (bottom, ratios)):
+        for ax, values in ((top, norms), (bottom, ratios)):  # the markers' legend once, on the top panel
             low = min((v for v in values if v is not None), default=1.0)
             if bad:
                 ax.plot(bad, [values[i] or low for i in bad], linestyle="none", marker="o", markersize=7,
-                        markerfacecolor="none", markeredgecolor=COLORS[3], label="NaN / Inf")
+                        markerfacecolor="none", markeredgecolor=COLORS[3], label="NaN / Inf" if ax is top else None)
             if missing:
                 ax.plot(missing, [low] * len(missing), linestyle="none", marker="x", color=COLORS[3],
-                        label="no gradient")
+                        label="no gradient" if ax is top else None)
             ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=3, borderaxespad=0)
         if len(grads) <= MAX_TICKS:
             bottom.set_xticks(xs, [_short(g.param, 28) for g in grads], rotation=60, ha="right", fontsize=7)
@@ -97,7 +97,10 @@ def memory_stack(report: Report) -> Plot:
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: nbytes(int(v))))
         ax.grid(axis="x", color=GRID, alpha=0.3)
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=3, borderaxespad=0)
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("train peak"))  # the parts, then the peak
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left", bbox_to_anchor=(0, 1.0),
+                  frameon=False, ncols=3, borderaxespad=0)
         return Plot("train_memory", "Memory of the training step", _svg(fig),
                     "Per top-level module: its parameters, their gradients and the activations its ops saved for "
                     "backward (optimizer state and temporaries are measured for the whole step only). The last "
