@@ -1,0 +1,124 @@
+"""The training section of the report page (DESIGN §6), on crafted training reports with known figures.
+
+Forward-only pages have no trace of it (the gold test holds them byte for byte).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+import mevreport
+from mevreport.render.html import page_context, render_html
+from mevreport.render.training import depth_order, grad_rows, memory_parts, training_context
+from mevreport.render.training_plots import gradient_flow, memory_stack
+from mevreport.report import GradStats, LossInfo, OptimizerInfo, TrainingInfo
+
+from . import models_report as M
+from . import models_training as T
+
+
+def test_forward_page_has_no_training_section():
+    model, inputs = M.small_net()
+    report = mevreport.analyze(model, inputs, runs=0, stats=False)
+    assert training_context(report) is None
+    html = render_html(report)
+    assert 'id="training"' not in html and 'href="#training"' not in html
+    assert "Phase</th>" not in html and "phase-backward" not in html and "Training step peak" not in html
+
+
+def test_totals_and_cards_of_the_step():
+    report = T.training_report()
+    ctx = page_context(report)
+    totals = dict((k, v) for k, v, _ in ctx["training"]["totals"])
+    # 6,000 MACs -> "6.00 KMACs"; 4,000 B / 1024 = 3.906 KiB; 20,000 B / 1024 = 19.53 KiB
+    assert totals == {"Backward": "6.00 KMACs · 12.5 KFLOPs", "Optimizer step": "4.00 KFLOPs",
+                      "Gradients": "3.91 KiB", "Optimizer state": "7.81 KiB", "Saved activations": "2.93 KiB",
+                      "Train peak": "19.5 KiB"}  # no measured peak off CUDA: no row for it
+    card = next(c for c in ctx["cards"] if c["label"] == "Training step peak")
+    assert card["value"] == "19.5 KiB" and "AdamW state" in card["detail"] and card["href"] == "#training"
+    assert (ctx["training"]["loss_name"], ctx["training"]["loss_source"], ctx["training"]["optimizer"]) == (
+        "cross_entropy", "callable", "AdamW")
+    assert ctx["training"]["backward_nodes"] == len(report.nodes) // 2
+    measured = dataclasses.replace(report, totals=dataclasses.replace(report.totals, measured_train_peak_bytes=3 << 20))
+    assert ("Measured peak", "3.00 MiB") in [(k, v) for k, v, _ in training_context(measured)["totals"]]
+
+
+def test_memory_parts_per_top_module_and_whole_step():
+    report = T.training_report()
+    parts = {p.label: p for p in memory_parts(report)}
+    assert list(parts) == ["conv", "bn", "relu", "pool", "blocks", "head", "whole step"]
+    index = {m.path: i for i, m in enumerate(report.modules)}  # the fixture saves 100 * (index + 1) bytes
+    # blocks: 3 x Linear(16, 16) = 3 * (256 + 16) float32 parameters; grads 4 bytes per parameter
+    assert (parts["blocks"].params, parts["blocks"].grads, parts["blocks"].saved) == (
+        3 * 272 * 4, 3 * 272 * 4, 100 * (index["blocks"] + 1))
+    assert parts["conv"].params == 4 * 3 * 3 * 3 * 4 and parts["relu"].params == 0
+    assert parts["conv"].optimizer is None and parts["conv"].temporaries is None
+    whole = parts["whole step"]
+    param_bytes = (108 + 8 + 3 * 272 + 85) * 4
+    assert (whole.params, whole.grads, whole.optimizer, whole.saved) == (param_bytes, 4_000, 8_000, 3_000)
+    assert whole.temporaries == 20_000 - (param_bytes + 4_000 + 8_000 + 3_000)
+    tight = dataclasses.replace(report, totals=dataclasses.replace(report.totals, train_peak_bytes=1_000))
+    assert memory_parts(tight)[-1].temporaries == 0  # the parts are not all alive at once: never negative
+
+
+class Reversed(nn.Module):
+    """Registered ``late`` then ``early``, executed ``early`` then ``late``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late = nn.Linear(3, 2)
+        self.early = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.late(self.early(x))
+
+
+def test_depth_order_follows_execution_not_registration():
+    torch.manual_seed(0)
+    r = mevreport.analyze(Reversed(), torch.randn(2, 4), runs=0, stats=False)
+    grads = tuple(GradStats(p.name, p.shape, p.dtype, 1.0, 1.0, 1.0, None) for p in r.params)
+    assert [g.param for g in grads] == ["late.weight", "late.bias", "early.weight", "early.bias"]
+    r = dataclasses.replace(r, grads=grads, training=TrainingInfo(LossInfo("synthetic", "sum"), OptimizerInfo("SGD")))
+    assert [g.param for g in depth_order(r)] == ["early.weight", "early.bias", "late.weight", "late.bias"]
+
+
+def test_gradient_table_flags_nan_and_missing():
+    report = T.training_report()
+    rows = {r["param"]: r for r in grad_rows(report)}
+    assert rows[T.NAN_PARAM]["flags"] == "2 NaN" and rows[T.NAN_PARAM]["bad"]
+    assert rows[T.NO_GRAD_PARAM]["flags"] == "no gradient" and rows[T.NO_GRAD_PARAM]["norm"] == "\u2014"
+    assert rows["conv.weight"]["flags"] == "" and not rows["conv.weight"]["bad"]
+    # conv.weight is parameter 0: norm 10**0 = 1, ratio 1 / 2
+    assert (rows["conv.weight"]["norm"], rows["conv.weight"]["ratio"]) == ("1", "0.5")
+    fake = dataclasses.replace(report, capture=dataclasses.replace(report.capture, fake=True))
+    assert {r["param"]: r["flags"] for r in grad_rows(fake)}[T.NO_GRAD_PARAM] == ""  # no values to flag
+
+
+def test_training_warnings_and_links():
+    report = T.training_report()
+    ctx = training_context(report)
+    kinds = [(w["kind"], w["label"]) for w in ctx["warnings"]]
+    assert kinds == [("nan_origin", "NaN / Inf in backward"), ("no_grad", "No gradient"),
+                     ("vanishing_grad", "Vanishing gradient")]
+    nan = ctx["warnings"][0]
+    assert report.nodes[nan["node"]].phase == "backward"
+    html = render_html(report)
+    section = html[html.index('<section id="training">'):html.index("</section>", html.index('<section id="training">'))]
+    assert f'data-goto-op="{nan["node"]}"' in section
+    assert '<a href="#training">Training</a>' in html and '<th scope="col">Phase</th>' in html
+    assert 'colspan="14"' in html
+
+
+def test_charts_drawn_and_not_drawn():
+    report = T.training_report()
+    flow, stack = gradient_flow(report), memory_stack(report)
+    assert flow.svg is not None and stack.svg is not None
+    # one tick label per parameter, in depth order; matplotlib writes labels as SVG text
+    for g in report.grads:
+        assert g.param in str(flow.svg)
+    assert "whole step" in str(stack.svg) and "train peak 19.5 KiB" in str(stack.svg)
+    empty = dataclasses.replace(report, grads=tuple(dataclasses.replace(g, norm=None, stats=None)
+                                                    for g in report.grads))
+    assert gradient_flow(empty).svg is None and gradient_flow(empty).caption == "no parameter has a gradient norm"
