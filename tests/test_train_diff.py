@@ -62,7 +62,7 @@ def test_gates_on_training_totals(reports):
     assert evaluate(parse_gate("grad_bytes>+399"), base, head).failed and \
         not evaluate(parse_gate("grad_bytes>+400"), base, head).failed  # +400 B is not more than +400
     assert not evaluate(parse_gate("backward_macs>=6.7k"), base, head).failed  # head 6,600
-    with pytest.raises(mevreport.errors.UsageError, match="BASE has no train_peak_bytes .a forward-only report"):
+    with pytest.raises(mevreport.errors.UsageError, match=r"BASE has no train_peak_bytes \(a forward-only report"):
         evaluate(parse_gate("train_peak_bytes>+5%"), forward, head)
     with pytest.raises(mevreport.errors.UsageError, match="measured on CUDA only"):
         evaluate(parse_gate("measured_train_peak_bytes>+0"), base, head)
