@@ -11,7 +11,8 @@ batch carries ``labels``, as Hugging Face models expect; pass ``loss=`` for a
 model without one), and a step of the trainer's own optimizer.  The model,
 its gradients, the optimizer and the RNG are left as they were.  The report
 is written as ``mevreport-train.html`` and ``mevreport-train.json`` into
-``args.output_dir``; only the main process writes.  Requires ``transformers``.
+``args.output_dir``; only the main process writes.  Requires ``transformers``
+and ``accelerate`` (``pip install 'mevreport[transformers]'``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError("mevreport.integrations.transformers needs transformers: pip install transformers") from exc
+    raise ImportError("mevreport.integrations.transformers needs transformers: pip install 'mevreport[transformers]'") from exc
 
 from ._train_step import first_batch, train_mode, unwrap_optimizer, write
 
