@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..report import Report
 from ._train_step import first_batch, train_mode, unwrap_optimizer, write
 
 try:
@@ -36,7 +37,7 @@ try:
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 except ImportError:  # pragma: no cover - depends on what is installed
     try:
-        from pytorch_lightning import Callback, LightningModule, Trainer
+        from pytorch_lightning import Callback, LightningModule, Trainer  # type: ignore[assignment]
         from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
     except ImportError as exc:
         raise ImportError(
@@ -72,6 +73,8 @@ class _TrainingStep(nn.Module):
     and parameter names are the LightningModule's (``net.0.weight``, not
     ``module.net.0.weight``) and the optimizer's parameters are its parameters.
     """
+
+    step_of: LightningModule
 
     def __init__(self, module: LightningModule) -> None:
         super().__init__()
@@ -137,7 +140,7 @@ class MevreportCallback(Callback):
         self.train_step = train_step
         self.train_filename = train_filename
         self.train_json_filename = train_json_filename
-        self.train_report = None
+        self.train_report: Report | None = None
         self.train_paths: tuple[Path, ...] = ()
         self.filename = filename
         self.json_filename = json_filename
@@ -145,15 +148,16 @@ class MevreportCallback(Callback):
         self.inputs_from_batch = inputs_from_batch
         self.eval_mode = eval_mode
         self.analyze_options = analyze_options
-        self.report = None  # the last Report written, for tests and follow-up code
+        self.report: Report | None = None  # the last Report written, for tests and follow-up code
         self.paths: tuple[Path, ...] = ()
 
     def _inputs(self, trainer: Trainer, pl_module: LightningModule) -> Any:
         if self.inputs is not None:
             return self.inputs
         batch = _first_batch(trainer.val_dataloaders)
-        if batch is None and trainer.datamodule is not None:
-            batch = _first_batch(trainer.datamodule.val_dataloader())
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit; not in Trainer's type
+        if batch is None and datamodule is not None:
+            batch = _first_batch(datamodule.val_dataloader())
         if batch is not None:
             return self.inputs_from_batch(batch)
         return pl_module.example_input_array
@@ -187,8 +191,9 @@ class MevreportCallback(Callback):
 
     def _train_batch(self, trainer: Trainer) -> Any:
         batch = _first_batch(trainer.train_dataloader)
-        if batch is None and trainer.datamodule is not None:
-            batch = _first_batch(trainer.datamodule.train_dataloader())
+        datamodule = getattr(trainer, "datamodule", None)
+        if batch is None and datamodule is not None:
+            batch = _first_batch(datamodule.train_dataloader())
         return batch
 
     def _write_training_step(self, trainer: Trainer, pl_module: LightningModule, log_dir: Path) -> None:

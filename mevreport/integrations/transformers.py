@@ -25,6 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("mevreport.integrations.transformers needs transformers: pip install 'mevreport[transformers]'") from exc
 
+from ..report import Report
 from ._train_step import first_batch, train_mode, unwrap_optimizer, write
 
 
@@ -48,7 +49,7 @@ class MevreportTrainerCallback(TrainerCallback):
         self.inputs = inputs
         self.loss = loss
         self.analyze_options = analyze_options
-        self.report = None
+        self.report: Report | None = None
         self.paths: tuple[Path, ...] = ()
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,

@@ -18,6 +18,7 @@ import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -34,7 +35,7 @@ COLORS = ["#2f6fde", "#e0803a", "#3aa17e", "#c04a7a", "#7a5cc0"]
 TOP_N = 15
 MAX_LAYER_POINTS = 300   # activation statistics per layer: beyond this, buckets
 MAX_POINTS = 1500        # long series are reduced to this many points (max per bucket keeps peaks)
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "mevreport", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"],
+_RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "mevreport", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"],
        "text.color": FG, "axes.labelcolor": FG, "axes.edgecolor": GRID, "xtick.color": FG, "ytick.color": FG,
        "axes.spines.top": False, "axes.spines.right": False, "svg.image_inline": True}
 

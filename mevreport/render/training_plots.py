@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -18,13 +19,13 @@ from matplotlib.figure import Figure
 
 from ..report import Report
 from .format import nbytes
-from .plots import _RC as RC
-from .plots import COLORS, GRID, MAX_LAYER_POINTS, Plot, _figure, _no_math, _short, _svg
+from .plots import _RC, COLORS, GRID, MAX_LAYER_POINTS, Plot, _figure, _no_math, _short, _svg
 from .training import depth_order, memory_parts
 
 PARTS = (("params", "parameters", COLORS[0]), ("grads", "gradients", COLORS[1]),
          ("optimizer", "optimizer state", COLORS[4]), ("saved", "saved activations", COLORS[2]),
          ("temporaries", "temporaries at peak", "#8a94a6"))
+RC: Any = _RC  # matplotlib's stubs want literal rc keys
 MAX_TICKS = 40  # beyond this many parameters, ticks are positions, not names
 
 
