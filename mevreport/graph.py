@@ -54,6 +54,10 @@ class Node:
     kwargs: tuple[tuple[str, ArgValue], ...] = ()
     param_inputs: tuple[str, ...] = ()
     input_names: tuple[str, ...] = ()
+    # the training step (DESIGN §6): which part ran the op, and for a backward op the forward
+    # node whose autograd node it ran in (-1: none, e.g. gradient accumulation or the seed gradient)
+    phase: str = "forward"
+    grad_of: int = -1
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:
@@ -169,6 +173,26 @@ class TrainingInfo:
 
 
 @dataclass(frozen=True)
+class TrainMeasurements:
+    """What one training step showed besides its nodes (DESIGN §6); analysis rolls these up.
+
+    ``live_bytes``: bytes of the storages made during the step still alive after each
+    node (same length as the graph's nodes), from weak references to the storages, so
+    it is liveness as the step ran it; parameters, buffers and inputs are not in it.
+    """
+
+    training: TrainingInfo
+    grads: tuple[GradStats, ...]
+    grad_bytes: dict[str, int]                 # parameter (first name) -> bytes of its gradient
+    saved_bytes: dict[str, int]                # innermost module running when autograd saved it -> bytes
+    optimizer_state_bytes: int
+    optimizer_state_by_param: dict[str, int]   # parameter -> bytes of its optimizer state
+    live_bytes: tuple[int, ...]
+    measured_peak_bytes: int | None = None     # CUDA: max_memory_allocated over the step, above the baseline
+    untrained: tuple[str, ...] = ()            # trainable parameters that received no gradient
+
+
+@dataclass(frozen=True)
 class CaptureInfo:
     method: str
     notes: tuple[str, ...]
@@ -207,3 +231,4 @@ class Graph:
     output_node_ids: tuple[int, ...]
     capture: CaptureInfo
     measurements: Measurements = field(default_factory=Measurements)
+    train: TrainMeasurements | None = None

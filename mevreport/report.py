@@ -111,6 +111,7 @@ class ModuleRow:
     saved_activation_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
     grad_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)
     backward_macs: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_state_bytes: int | None = field(default=None, metadata=OMIT_DEFAULT)  # of its parameters
     backward_latency_ms: float | None = field(default=None, metadata=OMIT_DEFAULT)
 
 

@@ -110,7 +110,7 @@ def _is_exported_module(model: nn.Module) -> bool:
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
             method: str = "auto", stats: bool = True, grad: bool = False, runs: int = 3,
             name: str | None = None, progress: Callable[[str], None] | None = None,
-            weights: bool | None = None) -> Graph:
+            weights: bool | None = None, train: Any = None) -> Graph:
     """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1).
 
     ``method`` "auto" and "dispatch" record the ops the model executes;
@@ -119,6 +119,9 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     dispatch capture.  ``weights`` (default: as ``stats``) adds per-parameter
     statistics, a cost proportional to the parameter count, apart from the
     instrumented pass.
+
+    ``train`` (a :class:`~.train.TrainSpec`) records one training step instead of a
+    forward pass (DESIGN §6; capture/train_run.py).
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
@@ -142,10 +145,23 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
     want_weights = stats if weights is None else weights
+    if train is not None and method == "export":
+        raise UsageError("a training step is captured by running it: use capture 'auto' or 'dispatch' with train=True")
+    train_figures = None
     with model_on(model, dev, current, tensors) as guard:
         parts: CaptureParts | None = None
+        if train is not None:
+            from .train_run import train_parts
+            parts, train_figures = train_parts(model, args, kwargs, dev, inputs=inputs, fake=fake, stats=stats,
+                                               runs=runs, param_counts=counts, spec=train, say=say,
+                                               model_failure=_model_failure)
+            if want_weights and not fake:
+                rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
+                parts = dataclasses.replace(parts, measurements=dataclasses.replace(parts.measurements,
+                                                                                    weight_stats=rows))
+            method = "dispatch"
         fallback: str | None = None
-        if method == "export":
+        if method == "export" and parts is None:
             from .export import ExportFailed, export_parts
             # export only traces (with fake tensors): inputs go where the parameters are
             where = torch.device("meta") if tensors.is_meta else (current if fake else dev)
@@ -173,12 +189,13 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("fake tensors (no data): statistics and latency not measured")
     capture_info = CaptureInfo(
         method=parts.method, notes=tuple(notes) + parts.measurements.notes, device=str(dev),
-        grad_enabled=grad, training=model.training, fake=fake,
+        grad_enabled=grad or train is not None, training=model.training or train is not None, fake=fake,
     )
     return Graph(
         model_name=name or type(model).__name__, model_class=type(model).__name__,
         nodes=parts.nodes, modules=parts.modules, params=param_records(tensors), inputs=graph_inputs,
         output_node_ids=parts.output_node_ids, capture=capture_info, measurements=parts.measurements,
+        train=train_figures,
     )
 
 
