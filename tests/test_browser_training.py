@@ -71,7 +71,7 @@ def test_phase_column_and_backward_link(browser, page_path):
     page.click("#op-table th[data-sort='id']")  # descending: backward first
     assert page.locator("#op-table tbody td.phase").first.text_content() == "backward"
     # the backward NaN warning's link highlights that backward op in the table
-    node = next(w.node for w in report.warnings if w.kind == "nan_origin" and w.node is not None and w.node >= n)
+    node = next(w.node for w in report.warnings if w.kind == "nan_backward")
     page.click(f"#training a[data-goto-op='{node}']")
     row = page.locator(f"#op-{node}")
     assert row.get_attribute("class") == "hl" and row.locator("td.phase").text_content() == "backward"

@@ -54,11 +54,13 @@ def test_memory_parts_per_top_module_and_whole_step():
     assert (parts["blocks"].params, parts["blocks"].grads, parts["blocks"].saved) == (
         3 * 272 * 4, 3 * 272 * 4, 100 * (index["blocks"] + 1))
     assert parts["conv"].params == 4 * 3 * 3 * 3 * 4 and parts["relu"].params == 0
-    assert parts["conv"].optimizer is None and parts["conv"].temporaries is None
+    # bn: weight and bias, running mean and var (4 float32 each), num_batches_tracked (one int64)
+    assert parts["bn"].params == 4 * 4 * 4 + 8
+    assert parts["blocks"].optimizer == 8 * 3 * 272 and parts["conv"].temporaries is None
     whole = parts["whole step"]
-    param_bytes = (108 + 8 + 3 * 272 + 85) * 4
-    assert (whole.params, whole.grads, whole.optimizer, whole.saved) == (param_bytes, 4_000, 8_000, 3_000)
-    assert whole.temporaries == 20_000 - (param_bytes + 4_000 + 8_000 + 3_000)
+    weights = (108 + 8 + 3 * 272 + 85) * 4 + 2 * 4 * 4 + 8
+    assert (whole.params, whole.grads, whole.optimizer, whole.saved) == (weights, 4_000, 8_000, 3_000)
+    assert whole.temporaries == 20_000 - (weights + 4_000 + 8_000 + 3_000)
     tight = dataclasses.replace(report, totals=dataclasses.replace(report.totals, train_peak_bytes=1_000))
     assert memory_parts(tight)[-1].temporaries == 0  # the parts are not all alive at once: never negative
 
@@ -100,8 +102,8 @@ def test_training_warnings_and_links():
     report = T.training_report()
     ctx = training_context(report)
     kinds = [(w["kind"], w["label"]) for w in ctx["warnings"]]
-    assert kinds == [("nan_origin", "NaN / Inf in backward"), ("no_grad", "No gradient"),
-                     ("vanishing_grad", "Vanishing gradient")]
+    assert kinds == [("nan_backward", "NaN / Inf in backward"), ("no_gradient", "No gradient"),
+                     ("vanishing_gradient", "Vanishing gradient")]
     nan = ctx["warnings"][0]
     assert report.nodes[nan["node"]].phase == "backward"
     html = render_html(report)

@@ -19,8 +19,8 @@ from . import format as fmt
 
 # Warning kinds that belong to the training step; the section lists them beside its charts.
 TRAIN_WARNING_KINDS = {
-    "exploding_grad": "Exploding gradient", "vanishing_grad": "Vanishing gradient", "no_grad": "No gradient",
-    "nan_backward": "NaN / Inf in backward",
+    "exploding_gradient": "Exploding gradient", "vanishing_gradient": "Vanishing gradient",
+    "no_gradient": "No gradient", "nan_backward": "NaN / Inf in backward",
 }
 LOSS_SOURCES = {
     "output": "the model's own loss (an output's .loss)",
@@ -33,8 +33,8 @@ LOSS_SOURCES = {
 class MemoryParts:
     """Bytes of one chart row: what a module (or the whole model) holds during the step.
 
-    ``optimizer`` and ``temporaries`` are None where the report has no such
-    figure (per module: optimizer state and temporaries are totals only).
+    ``params`` counts buffers too (the peak does); ``temporaries`` is None
+    per module (the step's peak is a total only).
     """
 
     label: str
@@ -80,8 +80,8 @@ def _under(path: str, root: str) -> bool:
 
 
 def param_bytes_under(report: Report, root: str) -> int:
-    """Bytes of the parameters (not buffers) in ``root``'s subtree, each tensor once."""
-    return sum(p.numel * itemsize(p.dtype) for p in report.params if not p.is_buffer and _under(owner(p.name), root))
+    """Bytes of the parameters and buffers in ``root``'s subtree, each tensor once."""
+    return sum(p.numel * itemsize(p.dtype) for p in report.params if _under(owner(p.name), root))
 
 
 def top_modules(report: Report) -> list[ModuleRow]:
@@ -99,11 +99,12 @@ def top_modules(report: Report) -> list[ModuleRow]:
 def memory_parts(report: Report) -> list[MemoryParts]:
     """One row per top-level module, then the whole step (the last row)."""
     t = report.totals
-    rows = [MemoryParts(m.path, param_bytes_under(report, m.path), m.grad_bytes or 0, None,
+    rows = [MemoryParts(m.path, param_bytes_under(report, m.path), m.grad_bytes or 0, m.optimizer_state_bytes,
                         m.saved_activation_bytes or 0, None) for m in top_modules(report)]
-    held = t.param_bytes + (t.grad_bytes or 0) + (t.optimizer_state_bytes or 0) + (t.saved_activation_bytes or 0)
+    weights = t.param_bytes + t.buffer_bytes
+    held = weights + (t.grad_bytes or 0) + (t.optimizer_state_bytes or 0) + (t.saved_activation_bytes or 0)
     temporaries = None if t.train_peak_bytes is None else max(0, t.train_peak_bytes - held)
-    rows.append(MemoryParts("whole step", t.param_bytes, t.grad_bytes or 0, t.optimizer_state_bytes,
+    rows.append(MemoryParts("whole step", weights, t.grad_bytes or 0, t.optimizer_state_bytes,
                             t.saved_activation_bytes or 0, temporaries))
     return rows
 

@@ -22,7 +22,7 @@ from .format import nbytes
 from .plots import _RC, COLORS, GRID, MAX_LAYER_POINTS, Plot, _figure, _no_math, _short, _svg
 from .training import depth_order, memory_parts
 
-PARTS = (("params", "parameters", COLORS[0]), ("grads", "gradients", COLORS[1]),
+PARTS = (("params", "parameters & buffers", COLORS[0]), ("grads", "gradients", COLORS[1]),
          ("optimizer", "optimizer state", COLORS[4]), ("saved", "saved activations", COLORS[2]),
          ("temporaries", "temporaries at peak", "#8a94a6"))
 RC: Any = _RC  # matplotlib's stubs want literal rc keys
@@ -103,10 +103,10 @@ def memory_stack(report: Report) -> Plot:
         ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left", bbox_to_anchor=(0, 1.0),
                   frameon=False, ncols=3, borderaxespad=0)
         return Plot("train_memory", "Memory of the training step", _svg(fig),
-                    "Per top-level module: its parameters, their gradients and the activations its ops saved for "
-                    "backward (optimizer state and temporaries are measured for the whole step only). The last "
-                    "bar is the whole step: each part at its full size, temporaries being what the peak holds "
-                    "beyond them; the parts are not all alive at once, so the line marks the peak by liveness.")
+                    "Per top-level module: its parameters and buffers, their gradients and optimizer state, and "
+                    "the activations its ops saved for backward. The last bar is the whole step: each part at its "
+                    "full size, temporaries being what the peak holds beyond them; the parts are not all alive at "
+                    "once, so the line marks the peak by liveness.")
 
 
 __all__ = ["gradient_flow", "memory_stack"]
