@@ -53,9 +53,10 @@ class _Snapshot(transformers.TrainerCallback):
 
 
 def _args(tmp_path, **kw):
-    return transformers.TrainingArguments(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, report_to="none", use_cpu=True,
-        save_strategy="no", logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0, **kw)
+    options = dict(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, report_to="none",
+                   use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+                   dataloader_num_workers=0, seed=0)
+    return transformers.TrainingArguments(**{**options, **kw})
 
 
 def test_training_step_report_at_train_end(tmp_path):
