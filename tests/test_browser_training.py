@@ -77,3 +77,30 @@ def test_phase_column_and_backward_link(browser, page_path):
     assert row.get_attribute("class") == "hl" and row.locator("td.phase").text_content() == "backward"
     assert p.errors == []
     page.close()
+
+
+def test_real_training_step_page(browser, tmp_path):
+    """A step captured for real (train=True): every phase in the table, both charts drawn, no script error."""
+    import torch
+
+    import mevreport
+
+    from . import models_report as M
+    model, x = M.small_net()
+    target = torch.tensor([3])
+    report = mevreport.analyze(model.train(), x, train=True, runs=0, optimizer="adamw",
+                               loss=lambda out, inp: torch.nn.functional.cross_entropy(out, target))
+    p = Page(browser, report.save_html(tmp_path / "real.html"))
+    page = p.page
+    for key in ("grad_flow", "train_memory"):
+        assert page.locator(f"#plot-{key} svg.plot").count() == 1, key
+    assert page.locator("#grad-table tbody tr").count() == len(report.grads) == 11
+    counts = {ph: sum(1 for n in report.nodes if (n.phase or "forward") == ph) for ph in ("forward", "backward",
+                                                                                          "optimizer")}
+    assert all(counts.values())
+    page.select_option("#op-type", "t")  # a filter redraws the rows: each keeps its phase
+    shown = page.locator("#op-table tbody td.phase").all_text_contents()
+    assert shown == [(n.phase or "forward") for n in report.nodes if n.op == "aten.t.default"]
+    assert {"forward", "backward"} <= set(shown)
+    assert p.errors == [] and p.external_requests() == []
+    page.close()
