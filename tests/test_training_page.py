@@ -124,3 +124,12 @@ def test_charts_drawn_and_not_drawn():
     empty = dataclasses.replace(report, grads=tuple(dataclasses.replace(g, norm=None, stats=None)
                                                     for g in report.grads))
     assert gradient_flow(empty).svg is None and gradient_flow(empty).caption == "no parameter has a gradient norm"
+
+
+def test_memory_timeline_marks_the_phases():
+    from mevreport.render.plots import memory_timeline
+    report = T.training_report()
+    plot = memory_timeline(report)
+    assert plot.svg is not None and "> backward<" in str(plot.svg) and "training step made" in plot.caption
+    forward = dataclasses.replace(report, training=None)
+    assert "backward" not in str(memory_timeline(forward).svg)
