@@ -47,6 +47,25 @@ def tensors_in(values: Any) -> list[torch.Tensor]:
     return found
 
 
+_WRITTEN_ONLY: dict[Any, tuple[int, ...]] = {}
+
+
+def written_outputs(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensors an op that returns nothing writes in place (``_foreach_add_`` and the other
+    multi-tensor optimizer kernels): they are its outputs, or its work would go unrecorded."""
+    found = _WRITTEN_ONLY.get(func)
+    if found is None:
+        schema = getattr(func, "_schema", None)
+        found = () if schema is None or schema.returns else tuple(
+            i for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write)
+        _WRITTEN_ONLY[func] = found
+    if not found:
+        return []
+    schema_args = func._schema.arguments
+    values = [args[i] if i < len(args) else kwargs.get(schema_args[i].name) for i in found]
+    return tensors_in(values)
+
+
 def is_work(args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> bool:
     """False for an op that reads no tensor and makes only empty ones.
 
@@ -156,7 +175,7 @@ class OpRecorder(TorchDispatchMode):
             raise
         if func.namespace in _SKIP_NAMESPACES:
             return out
-        outs = tensors_in(out)
+        outs = tensors_in(out) or written_outputs(func, args, kwargs)
         if not outs or not is_work(args, kwargs, outs):
             return out
         self._record(func, args, kwargs, outs)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .dispatch import _SKIP_NAMESPACES, is_work, tensors_in
+from .dispatch import _SKIP_NAMESPACES, is_work, tensors_in, written_outputs
 from .modules import ModuleTracker
 
 OpKey = tuple[str, str, int]
@@ -64,7 +64,7 @@ class OpTimer(TorchDispatchMode):
             raise
         if func.namespace in _SKIP_NAMESPACES:
             return out
-        outs = tensors_in(out)
+        outs = tensors_in(out) or written_outputs(func, args, kwargs)
         if not outs or not is_work(args, kwargs, outs):
             return out
         path, call = self.tracker.current if self.tracker is not None else ("", 0)
