@@ -133,3 +133,24 @@ def test_memory_timeline_marks_the_phases():
     assert plot.svg is not None and "> backward<" in str(plot.svg) and "training step made" in plot.caption
     forward = dataclasses.replace(report, training=None)
     assert "backward" not in str(memory_timeline(forward).svg)
+
+
+def _renamed(report, param: str, loss: str, optimizer: str, message: str):
+    grads = tuple(dataclasses.replace(g, param=f"{param}{i}") for i, g in enumerate(report.grads))
+    warnings = tuple(dataclasses.replace(w, message=message) if w.kind in ("no_gradient", "nan_backward") else w
+                     for w in report.warnings)
+    training = TrainingInfo(LossInfo("callable", loss), OptimizerInfo(optimizer))
+    return dataclasses.replace(report, grads=grads, warnings=warnings, training=training)
+
+
+def test_hostile_training_names_are_inert():
+    """Parameter, loss and optimizer names and warning text reach the section only as text (DESIGN §4)."""
+    from .test_fuzz_escaping import parse
+    hostile = "</script><script>alert(1)</script><!--\"'<img src=x onerror=alert(1)>${x}\u2028"
+    report = T.training_report()
+    got = parse(render_html(_renamed(report, hostile, hostile, hostile, hostile)))
+    want = parse(render_html(_renamed(report, "p", "loss", "Opt", "plain")))
+    assert got.tags == want.tags and got.others == want.others == ["decl:DOCTYPE html"]
+    assert [(s["type"], s["id"]) for s in got.scripts] == [(s["type"], s["id"]) for s in want.scripts]
+    assert not [a for a in got.attributes if a.lower().startswith("on")]
+    assert hostile + "0" in "".join(got.text["code"])  # the gradient table shows the name as written

@@ -74,6 +74,9 @@ def _series(ax, xs: list[int], values: list[float | None], color: str, label: st
     marker = "o" if len(xs) <= MAX_LAYER_POINTS else None
     ax.plot(xs, ys, color=color, linewidth=1, marker=marker, markersize=3, label=label)
     ax.set_yscale("log")
+    # plain tick text ("1e-05", "0.01"): matplotlib's default log labels are mathtext, written as SVG comments
+    ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
     ax.grid(axis="y", color=GRID, alpha=0.3)
 
 
