@@ -154,3 +154,15 @@ def test_hostile_training_names_are_inert():
     assert [(s["type"], s["id"]) for s in got.scripts] == [(s["type"], s["id"]) for s in want.scripts]
     assert not [a for a in got.attributes if a.lower().startswith("on")]
     assert hostile + "0" in "".join(got.text["code"])  # the gradient table shows the name as written
+
+
+def test_fake_tensor_step_page():
+    """``device="meta"``: no gradient values, so no flow plot and no flags; the memory chart is drawn."""
+    model, inputs = M.small_net()
+    report = mevreport.analyze(model.train(), inputs, train=True, device="meta", runs=0)
+    ctx = training_context(report)
+    flow, stack = ctx["plots"]
+    assert flow.svg is None and flow.caption == "fake tensors hold no gradient values"
+    assert stack.svg is not None and "whole step" in str(stack.svg)
+    assert [r["flags"] for r in ctx["grads"]] == [""] * 11 and not any(r["bad"] for r in ctx["grads"])
+    assert "Not drawn: fake tensors hold no gradient values." in render_html(report)
