@@ -166,3 +166,19 @@ def test_fake_tensor_step_page():
     assert stack.svg is not None and "whole step" in str(stack.svg)
     assert [r["flags"] for r in ctx["grads"]] == [""] * 11 and not any(r["bad"] for r in ctx["grads"])
     assert "Not drawn: fake tensors hold no gradient values." in render_html(report)
+
+
+def test_module_table_has_training_columns():
+    report = T.training_report()
+    html = render_html(report)
+    assert '<th class="n" data-sort="bwmacs" scope="col">Backward MACs</th>' in html
+    blocks = next(m for m in report.modules if m.path == "blocks")
+    # the fixture: backward MACs twice the forward's, 4 bytes of gradient per parameter
+    assert blocks.backward_macs == 2 * 768 and blocks.grad_bytes == 4 * 816
+    assert 'data-path="blocks" data-parent="" ' in html
+    row = html[html.index('data-path="blocks" '):]
+    row = row[:row.index("</tr>")]
+    assert 'data-bwmacs="1536"' in row and f'data-grads="{4 * 816}"' in row and ">1.54 K</td>" in row
+    model, inputs = M.small_net()
+    forward = render_html(mevreport.analyze(model, inputs, runs=0, stats=False))
+    assert "data-bwmacs" not in forward and "Backward MACs" not in forward

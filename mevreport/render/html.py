@@ -121,10 +121,14 @@ def module_rows(report: Report) -> list[dict[str, Any]]:
             "class_name": m.class_name, "depth": m.depth, "calls": m.calls, "nodes": m.nodes,
             "params": m.params, "macs": m.macs, "flops": m.flops, "latency_ms": m.latency_ms,
             "activation_bytes": m.activation_bytes, "has_children": m.path in has_children,
+            "backward_macs": m.backward_macs, "saved_activation_bytes": m.saved_activation_bytes,
+            "grad_bytes": m.grad_bytes,
             "share": {
                 "params": _share(m.params, report.totals.params), "macs": _share(m.macs, root.macs if root else None),
                 "latency": _share(m.latency_ms, root.latency_ms if root else None),
                 "bytes": _share(m.activation_bytes, root.activation_bytes if root else None),
+                "backward_macs": _share(m.backward_macs, root.backward_macs if root else None),
+                "saved": _share(m.saved_activation_bytes, root.saved_activation_bytes if root else None),
             },
         })
     return rows
