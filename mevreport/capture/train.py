@@ -225,6 +225,9 @@ def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, f
     unique = [(n, state[n]) for n, t in named if not (id(t) in seen or seen.add(id(t)))]  # type: ignore[func-returns-value]
     params = {id(p) for p in model.parameters()}
     trainable = [(n, c) for n, c in unique if c.requires_grad and id(dict(named)[n]) in params]
+    if not trainable:
+        raise UsageError("train=True: the model has no trainable parameter (none requires grad), so there is "
+                         "nothing to differentiate")
     with mode:
         optimizer = make_optimizer(spec.optimizer, [c for _, c in trainable], copy_of, to_step)
     return StepSetup(state, unique, trainable, optimizer, args, kwargs, mode)
