@@ -182,3 +182,20 @@ def test_module_table_has_training_columns():
     model, inputs = M.small_net()
     forward = render_html(mevreport.analyze(model, inputs, runs=0, stats=False))
     assert "data-bwmacs" not in forward and "Backward MACs" not in forward
+
+
+def test_phase_times_in_the_totals():
+    """Times show only when every op of the phase was timed; backward's is the root row's roll-up."""
+    report = T.training_report()
+    assert dict((k, v) for k, v, _ in training_context(report)["totals"])["Backward"] == "6.00 KMACs · 12.5 KFLOPs"
+    modules = tuple(dataclasses.replace(m, backward_latency_ms=1.25 if m.path == "" else 0.5) for m in report.modules)
+    n = len(report.nodes)
+    optimizer = tuple(dataclasses.replace(node, id=n + k, phase="optimizer", latency_ms=0.25 * (k + 1))
+                      for k, node in enumerate(report.nodes[:2]))
+    timed = dataclasses.replace(report, modules=modules, nodes=report.nodes + optimizer)
+    rows = dict((k, v) for k, v, _ in training_context(timed)["totals"])
+    assert rows["Backward"] == "6.00 KMACs · 12.5 KFLOPs · 1.25 ms"
+    assert rows["Optimizer step"] == "4.00 KFLOPs · 0.75 ms"  # 0.25 + 0.5
+    untimed = dataclasses.replace(timed, nodes=timed.nodes[:-1] + (dataclasses.replace(timed.nodes[-1],
+                                                                                       latency_ms=None),))
+    assert dict((k, v) for k, v, _ in training_context(untimed)["totals"])["Optimizer step"] == "4.00 KFLOPs"

@@ -136,13 +136,30 @@ def grad_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+def phase_time_ms(report: Report, phase: str) -> float | None:
+    """Summed median time of a phase's ops; None unless every one was timed (a partial sum was never measured).
+
+    Backward's is the root module's ``backward_latency_ms``, rolled up by the analysis.
+    """
+    if phase == "backward":
+        root = next((m for m in report.modules if m.path == ""), None)
+        return root.backward_latency_ms if root is not None else None
+    times = [n.latency_ms for n in report.nodes if n.phase == phase]
+    return None if not times or any(t is None for t in times) else sum(t for t in times if t is not None)
+
+
+def _timed(text: str, time_ms: float | None) -> str:
+    return text if time_ms is None else f"{text} · {fmt.ms(time_ms)}"
+
+
 def total_rows(report: Report) -> list[tuple[str, str, str]]:
     """(label, value, what it is) for the section's totals list."""
     t = report.totals
     rows = [
-        ("Backward", f"{fmt.count(t.backward_macs, 'MACs')} · {fmt.count(t.backward_flops, 'FLOPs')}",
-         "ops autograd ran for the loss's backward"),
-        ("Optimizer step", fmt.count(t.optimizer_flops, "FLOPs"), "the optimizer's own step"),
+        ("Backward", _timed(f"{fmt.count(t.backward_macs, 'MACs')} · {fmt.count(t.backward_flops, 'FLOPs')}",
+                            phase_time_ms(report, "backward")), "ops autograd ran for the loss's backward"),
+        ("Optimizer step", _timed(fmt.count(t.optimizer_flops, "FLOPs"), phase_time_ms(report, "optimizer")),
+         "the optimizer's own step"),
         ("Gradients", fmt.nbytes(t.grad_bytes), "one .grad per trainable parameter"),
         ("Optimizer state", fmt.nbytes(t.optimizer_state_bytes), "measured from the optimizer's step, not a rule"),
         ("Saved activations", fmt.nbytes(t.saved_activation_bytes),
