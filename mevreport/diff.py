@@ -362,11 +362,12 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
             changes.append(ModuleChange("changed", b, h, fields, _size(b, h, scale, noise), is_noise))
         else:
             unchanged += 1
-    for p, q, moved in renames:
+    for p, q, carried_along in renames:
         b, h = bi.figures(bi.rows[p]), hi.figures(hi.rows[q])
         fields, is_noise = _changed_fields(b, h, noise)
         fields = tuple(f for f in fields if f == "latency_ms")
-        changes.append(ModuleChange("renamed", b, h, fields, _size(b, h, scale, noise), is_noise, submodules=moved))
+        changes.append(ModuleChange("renamed", b, h, fields, _size(b, h, scale, noise), is_noise,
+                                    submodules=carried_along))
     for kind, index, others, moved, renamed_roots in (
         ("added", hi, head_only, moved_head, [q for _, q, _ in renames]),
         ("removed", bi, base_only, moved_base, [p for p, _, _ in renames]),
@@ -391,7 +392,7 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
             carried = {name: float(sum(getattr(index.rows[r], name) or 0 for r in inner))
                        for name in ("params", "macs", "flops")}
             note = f"wraps {len(inner)} renamed module(s)" if inner else ""
-            sides = (None, fig) if kind == "added" else (fig, None)
+            sides: tuple[ModuleFigures | None, ModuleFigures | None] = (None, fig) if kind == "added" else (fig, None)
             changes.append(ModuleChange(kind, *sides, changed=(), size=_size(*sides, scale, noise, carried),
                                         submodules=below, note=note))
 
