@@ -35,7 +35,7 @@ from .nodes import ParamRef, dtype_name
 from .train_memory import SavedTensors, StorageLedger, optimizer_state_bytes, storage_keys
 from .weight_stats import l2_norm, tensor_stats_all
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Any] = {  # name -> optimizer class, built with torch's defaults
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 DEFAULT_OPTIMIZER = "adamw"
 SYNTHETIC_LOSS = "sum of the means of the floating-point outputs"
@@ -68,6 +68,7 @@ def compute_loss(loss_fn: LossFn | None, outputs: Any, inputs: Any) -> tuple[tor
     depends on a trainable parameter then gets a gradient of 1/numel per
     element, which is what a real loss's gradient flows through too.
     """
+    value: Any
     if loss_fn is not None:
         value = loss_fn(outputs, inputs)
         name = getattr(loss_fn, "__qualname__", None) or type(loss_fn).__name__
@@ -103,8 +104,9 @@ def _copy_optimizer(opt: torch.optim.Optimizer, copy_of: dict[int, torch.Tensor]
             raise UsageError(f"the optimizer ({type(opt).__name__}) holds {len(missing)} parameter(s) that are not "
                              f"the model's; build it over model.parameters()")
         groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": [copy_of[id(p)] for p in g["params"]]})
+    cls: Any = type(opt)
     try:
-        new = type(opt)(groups)
+        new = cls(groups)
     except Exception as exc:
         raise UsageError(f"cannot rebuild the optimizer {type(opt).__name__} from its param_groups ({exc}); "
                          f"pass a factory instead: optimizer=lambda params: ...") from exc
@@ -206,6 +208,7 @@ class StepSetup:
 def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, fake: bool,
                spec: TrainSpec) -> StepSetup:
     named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    mode: Any
     if fake:
         _, mode, state, args, kwargs = fake_runner(model, args, kwargs, dev)
         to_step: Callable[[torch.Tensor], torch.Tensor] = lambda t: mode.from_tensor(t)  # noqa: E731
