@@ -112,3 +112,19 @@ def test_cli_bad_train_options_one_line_exit_2(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not out.exists()
+
+
+def test_fake_step_with_a_stepped_optimizer_instance():
+    """A user's Adam after one step (its step counts are read with .item()): on fake tensors its state is
+    copied in and the step runs; the figures are the real step's and the user's optimizer is untouched."""
+    model, x = _mlp(), torch.randn(16, 64)
+    opt = torch.optim.Adam(model.parameters())
+    model(x).mean().backward()
+    opt.step()
+    steps = [s["step"].item() for s in opt.state.values()]
+    fake = mevreport.analyze(model, x, device="meta", train=True, optimizer=opt, runs=0, stats=False)
+    real = mevreport.analyze(model, x, device="cpu", train=True, optimizer=opt, runs=0, stats=False)
+    for f in MEMORY_FIELDS:
+        assert getattr(fake.totals, f) == getattr(real.totals, f), f
+    assert real.totals.optimizer_state_bytes == sum(2 * p.numel() * 4 + 4 for p in model.parameters())
+    assert [s["step"].item() for s in opt.state.values()] == steps == [1.0] * 6

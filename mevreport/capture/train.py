@@ -211,7 +211,15 @@ def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, f
     mode: Any
     if fake:
         _, mode, state, args, kwargs = fake_runner(model, args, kwargs, dev)
-        to_step: Callable[[torch.Tensor], torch.Tensor] = lambda t: mode.from_tensor(t)  # noqa: E731
+        def to_step(t: torch.Tensor) -> torch.Tensor:
+            # a one-element state (Adam's step count) is read with .item(): made from its value under the
+            # mode, as the optimizer makes it, a fake tensor keeps that value as a constant
+            if t.numel() == 1 and t.device.type == "cpu":
+                from torch._subclasses.fake_tensor import unset_fake_temporarily
+                with unset_fake_temporarily():  # the real value, read outside the mode
+                    value = t.item()
+                return torch.tensor(value, dtype=t.dtype)
+            return mode.from_tensor(t)
     else:
         mode = contextlib.nullcontext()
         copies: dict[int, torch.Tensor] = {}
@@ -227,7 +235,8 @@ def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, f
     seen: set[int] = set()
     unique = [(n, state[n]) for n, t in named if not (id(t) in seen or seen.add(id(t)))]  # type: ignore[func-returns-value]
     params = {id(p) for p in model.parameters()}
-    trainable = [(n, c) for n, c in unique if c.requires_grad and id(dict(named)[n]) in params]
+    original = dict(named)
+    trainable = [(n, c) for n, c in unique if c.requires_grad and id(original[n]) in params]
     if not trainable:
         raise UsageError("train=True: the model has no trainable parameter (none requires grad), so there is "
                          "nothing to differentiate")
