@@ -30,8 +30,7 @@ from ..graph import GradStats, LossInfo, Node, OptimizerInfo, TrainingInfo, Trai
 from .dispatch import OpRecorder
 from .fake import fake_runner
 from .inputs import iter_output_tensors, map_tensors
-from .modules import ModuleTracker
-from .nodes import ParamRef, dtype_name
+from .nodes import dtype_name
 from .train_memory import SavedTensors, StorageLedger, optimizer_state_bytes, storage_keys
 from .weight_stats import l2_norm, tensor_stats_all
 
@@ -292,14 +291,6 @@ def existing_storages(s: StepSetup) -> set[int]:
 
 def names_of(s: StepSetup) -> dict[int, str]:
     return {id(t): n for n, t in s.unique}
-
-
-def param_refs(s: StepSetup) -> list[tuple[torch.Tensor, ParamRef]]:
-    return [(t, ParamRef(n)) for n, t in s.unique]
-
-
-def new_tracker(model: nn.Module) -> ModuleTracker:
-    return ModuleTracker(model)
 
 
 __all__ = ["DEFAULT_OPTIMIZER", "OPTIMIZERS", "SYNTHETIC_LOSS", "StepSetup", "TrainRecorder", "TrainSpec",
