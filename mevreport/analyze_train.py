@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Mapping
 
 from .graph import Graph
 from .report import ModuleRow, ReportNode, ReportWarning, Totals
@@ -37,7 +38,7 @@ def _prefixes(path: str) -> list[str]:
     return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _roll_up(values: dict[str, int | float]) -> dict[str, float]:
+def _roll_up(values: Mapping[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for path, v in values.items():
         for p in _prefixes(path):

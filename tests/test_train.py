@@ -226,3 +226,30 @@ def test_timed_step_gives_every_node_a_time():
     rows = {m.path: m for m in r.modules}
     assert rows[""].backward_latency_ms == pytest.approx(sum(n.latency_ms for n in r.nodes if n.phase == "backward"))
     assert not [w for w in r.warnings if w.kind == "capture_note"]
+
+
+def test_transformer_block_saved_activation_bytes_by_hand():
+    r = _train(M.Block(8), torch.randn(2, 4, 8), optimizer="sgd")
+    t, d = 2 * 4, 8  # tokens, width; float32 throughout; x is an input and excluded
+    ln1 = 2 * t * F32                    # mean and rstd, one per token
+    qkv_input = t * d * F32              # ln1's output, saved by q, k and v: one storage
+    sdpa = 3 * t * d * F32 + t * d * F32 + 2 * 1 * 4 * F32  # q, k, v, the output, logsumexp (B, H, L)
+    ln2 = t * d * F32 + 2 * t * F32      # the residual sum it normalises, mean, rstd
+    up_input = t * d * F32               # ln2's output
+    gelu = t * 2 * d * F32               # up's output (GELU's input)
+    down_input = t * 2 * d * F32         # GELU's output
+    assert r.totals.saved_activation_bytes == ln1 + qkv_input + sdpa + ln2 + up_input + gelu + down_input == 2976
+    rows = {m.path: m.saved_activation_bytes for m in r.modules}
+    # by the innermost module running when autograd saved it: the first to save a storage has it
+    assert rows == {"": 2976, "ln1": ln1, "q": qkv_input, "k": 0, "v": 0, "o": 0, "ln2": ln2, "up": up_input,
+                    "down": down_input}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_measured_train_peak_beside_the_counted_one():
+    r = mevreport.analyze(M.mlp(), torch.randn(3, 4), device="cuda", train=True, optimizer="adam", runs=1)
+    t = r.totals
+    # the allocator rounds every block up (512 bytes) and the inputs are on the device too: never below
+    assert t.measured_train_peak_bytes is not None and t.measured_train_peak_bytes >= t.train_peak_bytes
+    assert t.optimizer_state_bytes == (58 * 2 + 4) * F32
+    assert all(n.latency_ms is not None for n in r.nodes)

@@ -9,6 +9,7 @@ from torch import nn
 
 import mevreport
 
+from . import models_train as M
 from .conftest import run_cli
 
 MEMORY_FIELDS = ("backward_macs", "backward_flops", "optimizer_flops", "grad_bytes", "optimizer_state_bytes",
@@ -42,6 +43,27 @@ def test_train_peak_equals_memtracker(name):
     assert report.totals.train_peak_bytes == peak["Total"]
     params = sum(p.numel() for p in model.parameters()) * 4
     assert report.totals.param_bytes == peak[mem_tracker._MemRefType.PARAM] == params
+
+
+@pytest.mark.parametrize(("build", "shape"), [(lambda: M.Block(8), (2, 4, 8)), (M.BNNet, (2, 3, 6, 6)),
+                                              (M.ConvNet, (2, 3, 8, 8))], ids=["block", "batchnorm", "conv"])
+def test_train_peak_equals_memtracker_on_blocks_and_convs(build, shape):
+    """Attention (the CPU flash kernel), layer norms, batch norm with its buffers, dropout, convolutions."""
+    mem_tracker = pytest.importorskip("torch.distributed._tools.mem_tracker")
+    x = torch.randn(shape)
+    torch.manual_seed(0)
+    report = mevreport.analyze(build(), x, train=True, optimizer="adamw", runs=0, stats=False)
+    torch.manual_seed(0)
+    model = build().train()
+    opt = torch.optim.AdamW(model.parameters())
+    tracker = mem_tracker.MemTracker()
+    tracker.track_external(model, opt)
+    with tracker:
+        outputs = model(x)
+        loss = outputs.mean()
+        loss.backward()
+        opt.step()
+    assert report.totals.train_peak_bytes == tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
 
 
 def _tiny_llama():
@@ -112,3 +134,19 @@ def test_cli_bad_train_options_one_line_exit_2(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not out.exists()
+
+
+def test_fake_step_with_a_stepped_optimizer_instance():
+    """A user's Adam after one step (its step counts are read with .item()): on fake tensors its state is
+    copied in and the step runs; the figures are the real step's and the user's optimizer is untouched."""
+    model, x = _mlp(), torch.randn(16, 64)
+    opt = torch.optim.Adam(model.parameters())
+    model(x).mean().backward()
+    opt.step()
+    steps = [s["step"].item() for s in opt.state.values()]
+    fake = mevreport.analyze(model, x, device="meta", train=True, optimizer=opt, runs=0, stats=False)
+    real = mevreport.analyze(model, x, device="cpu", train=True, optimizer=opt, runs=0, stats=False)
+    for f in MEMORY_FIELDS:
+        assert getattr(fake.totals, f) == getattr(real.totals, f), f
+    assert real.totals.optimizer_state_bytes == sum(2 * p.numel() * 4 + 4 for p in model.parameters())
+    assert [s["step"].item() for s in opt.state.values()] == steps == [1.0] * 6

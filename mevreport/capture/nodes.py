@@ -147,7 +147,8 @@ def alias_sources(func: Any) -> list[int | None]:
     if schema.name in _UNDECLARED_VIEWS:
         return [0]
     if not schema.returns:  # returns nothing, writes in place (``_foreach_add_``): the written list aliases
-        written = [i for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write]
+        written: list[int | None] = [i for i, a in enumerate(schema.arguments)
+                                     if a.alias_info is not None and a.alias_info.is_write]
         return written[:1]
     sources: list[int | None] = []
     for ret in schema.returns:

@@ -30,12 +30,11 @@ from ..graph import GradStats, LossInfo, Node, OptimizerInfo, TrainingInfo, Trai
 from .dispatch import OpRecorder
 from .fake import fake_runner
 from .inputs import iter_output_tensors, map_tensors
-from .modules import ModuleTracker
-from .nodes import ParamRef, dtype_name
+from .nodes import dtype_name
 from .train_memory import SavedTensors, StorageLedger, optimizer_state_bytes, storage_keys
 from .weight_stats import l2_norm, tensor_stats_all
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Any] = {  # name -> optimizer class, built with torch's defaults
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 DEFAULT_OPTIMIZER = "adamw"
 SYNTHETIC_LOSS = "sum of the means of the floating-point outputs"
@@ -68,6 +67,7 @@ def compute_loss(loss_fn: LossFn | None, outputs: Any, inputs: Any) -> tuple[tor
     depends on a trainable parameter then gets a gradient of 1/numel per
     element, which is what a real loss's gradient flows through too.
     """
+    value: Any
     if loss_fn is not None:
         value = loss_fn(outputs, inputs)
         name = getattr(loss_fn, "__qualname__", None) or type(loss_fn).__name__
@@ -103,8 +103,9 @@ def _copy_optimizer(opt: torch.optim.Optimizer, copy_of: dict[int, torch.Tensor]
             raise UsageError(f"the optimizer ({type(opt).__name__}) holds {len(missing)} parameter(s) that are not "
                              f"the model's; build it over model.parameters()")
         groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": [copy_of[id(p)] for p in g["params"]]})
+    cls: Any = type(opt)
     try:
-        new = type(opt)(groups)
+        new = cls(groups)
     except Exception as exc:
         raise UsageError(f"cannot rebuild the optimizer {type(opt).__name__} from its param_groups ({exc}); "
                          f"pass a factory instead: optimizer=lambda params: ...") from exc
@@ -206,9 +207,18 @@ class StepSetup:
 def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, fake: bool,
                spec: TrainSpec) -> StepSetup:
     named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    mode: Any
     if fake:
         _, mode, state, args, kwargs = fake_runner(model, args, kwargs, dev)
-        to_step: Callable[[torch.Tensor], torch.Tensor] = lambda t: mode.from_tensor(t)  # noqa: E731
+        def to_step(t: torch.Tensor) -> torch.Tensor:
+            # a one-element state (Adam's step count) is read with .item(): made from its value under the
+            # mode, as the optimizer makes it, a fake tensor keeps that value as a constant
+            if t.numel() == 1 and t.device.type == "cpu":
+                from torch._subclasses.fake_tensor import unset_fake_temporarily
+                with unset_fake_temporarily():  # the real value, read outside the mode
+                    value = t.item()
+                return torch.tensor(value, dtype=t.dtype)
+            return mode.from_tensor(t)
     else:
         mode = contextlib.nullcontext()
         copies: dict[int, torch.Tensor] = {}
@@ -224,7 +234,8 @@ def setup_step(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, f
     seen: set[int] = set()
     unique = [(n, state[n]) for n, t in named if not (id(t) in seen or seen.add(id(t)))]  # type: ignore[func-returns-value]
     params = {id(p) for p in model.parameters()}
-    trainable = [(n, c) for n, c in unique if c.requires_grad and id(dict(named)[n]) in params]
+    original = dict(named)
+    trainable = [(n, c) for n, c in unique if c.requires_grad and id(original[n]) in params]
     if not trainable:
         raise UsageError("train=True: the model has no trainable parameter (none requires grad), so there is "
                          "nothing to differentiate")
@@ -280,14 +291,6 @@ def existing_storages(s: StepSetup) -> set[int]:
 
 def names_of(s: StepSetup) -> dict[int, str]:
     return {id(t): n for n, t in s.unique}
-
-
-def param_refs(s: StepSetup) -> list[tuple[torch.Tensor, ParamRef]]:
-    return [(t, ParamRef(n)) for n, t in s.unique]
-
-
-def new_tracker(model: nn.Module) -> ModuleTracker:
-    return ModuleTracker(model)
 
 
 __all__ = ["DEFAULT_OPTIMIZER", "OPTIMIZERS", "SYNTHETIC_LOSS", "StepSetup", "TrainRecorder", "TrainSpec",

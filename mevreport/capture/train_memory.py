@@ -17,6 +17,7 @@ results share one), so nothing is counted twice:
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -79,7 +80,7 @@ class StorageLedger:
             if ref is not None and ref() is not None:
                 continue
             nbytes = storage_nbytes(st)
-            self._alive[key] = weakref.ref(st, lambda r, k=key, n=nbytes: self._freed(k, n, r))
+            self._alive[key] = weakref.ref(st, functools.partial(self._freed, key, nbytes))
             self.live += nbytes
         self.peak = max(self.peak, self.live)
         self.timeline.append(self.live)
