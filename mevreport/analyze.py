@@ -7,6 +7,7 @@ sum of its nodes' and the root's is the total.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import torch
@@ -142,7 +143,7 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
         if count > WARNINGS_PER_KIND:
             out.append(ReportWarning(kind, None, f"{count - WARNINGS_PER_KIND} more '{kind}' warnings not listed"))
     for op, count in sorted(uncounted.items()):
-        first = next(n.id for n in nodes if n.op == op)
+        first = next((n.id for n in nodes if n.op == op), None)  # None: only backward ops have it
         out.append(ReportWarning("uncounted_op", first, f"no cost rule for {op} ({count} node(s)); not in MACs/FLOPs"))
     for node_id, why in sorted(graph.measurements.stats_failures.items()):
         hit = next((n for n in nodes if n.id == node_id), None)
@@ -173,13 +174,16 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
             macs=cost.macs if cost else None, flops=cost.flops if cost else None, output_bytes=n.output_bytes,
             latency_ms=m.node_latency_ms.get(n.id), stats=_stats_or_none(m.node_stats, n.id),
             module_call=n.module_call, uncounted=cost is None,
+            phase=n.phase if graph.train is not None else None,
         ))
+    # a training step's backward and optimizer ops have their own totals (analyze_train.py)
+    forward = [rn for rn, n in zip(nodes, graph.nodes) if n.phase == "forward"]
 
     # A module's latency is the sum of its ops' times, so only a module whose every op was
     # timed has one: a partial sum would be a figure nobody measured.
     agg: dict[str, list[float]] = {mod.path: [0, 0, 0.0, 0, 0, 0] for mod in graph.modules}
     agg.setdefault("", [0, 0, 0.0, 0, 0, 0])
-    for rn in nodes:
+    for rn in forward:
         for p in prefixes(rn.module_path):
             row = agg.get(p)
             if row is None:
@@ -206,21 +210,30 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
 
     weights = [p for p in graph.params if not p.is_buffer]
     buffers = [p for p in graph.params if p.is_buffer]
-    peak, timeline = liveness(graph.nodes, graph.output_node_ids)
+    peak, timeline = liveness(graph.nodes[:len(forward)], graph.output_node_ids)
     trainable = sum(p.numel for p in weights if p.trainable)
     param_bytes = sum(p.nbytes for p in weights)
-    activation_bytes = sum(n.output_bytes for n in nodes)
+    activation_bytes = sum(n.output_bytes for n in forward)
     # params + grads of trainable params + Adam's two fp32 states + every activation kept for backward
     training_estimate = param_bytes + sum(p.nbytes for p in weights if p.trainable) + 2 * 4 * trainable + activation_bytes
     totals = Totals(
         params=sum(p.numel for p in weights), trainable_params=trainable, param_bytes=param_bytes,
-        buffer_bytes=sum(p.nbytes for p in buffers), macs=sum(n.macs or 0 for n in nodes),
-        flops=sum(n.flops or 0 for n in nodes), activation_bytes=activation_bytes, peak_activation_bytes=peak,
+        buffer_bytes=sum(p.nbytes for p in buffers), macs=sum(n.macs or 0 for n in forward),
+        flops=sum(n.flops or 0 for n in forward), activation_bytes=activation_bytes, peak_activation_bytes=peak,
         latency_ms=m.forward_latency_ms, frozen_params=sum(p.numel for p in weights if not p.trainable),
         buffers=sum(p.numel for p in buffers), measured_peak_bytes=m.measured_peak_bytes,
         training_memory_estimate_bytes=training_estimate, latency_spread_ms=m.forward_latency_spread_ms,
         latency_runs=m.latency_runs, nodes=len(nodes), uncounted_nodes=sum(uncounted.values()),
     )
+    # per-node warnings read forward activations; a step's gradients have their own (analyze_train.py)
+    fwd_graph = graph if graph.train is None else dataclasses.replace(graph, nodes=graph.nodes[:len(forward)])
+    warnings = _warnings(fwd_graph, nodes[:len(forward)], uncounted)
+    training = None
+    if graph.train is not None:
+        from .analyze_train import with_training
+        totals, module_rows, timeline, extra = with_training(graph, nodes, totals, module_rows)
+        warnings += extra
+        training = graph.train.training
     cap = graph.capture
     return Report(
         schema_version=SCHEMA_VERSION,
@@ -234,11 +247,13 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
         modules=module_rows,
         nodes=tuple(nodes),
         uncounted_ops=tuple(UncountedOp(op, c) for op, c in sorted(uncounted.items(), key=lambda kv: (-kv[1], kv[0]))),
-        warnings=tuple(_warnings(graph, nodes, uncounted)),
+        warnings=tuple(warnings),
         title=title,
         label=label,
         params=tuple(ParamSummary(p.name, p.shape, p.dtype, p.numel, p.trainable, p.is_buffer, p.tied_names)
                      for p in graph.params),
         weight_stats=m.weight_stats,
         memory_timeline=tuple(timeline),
+        training=training,
+        grads=graph.train.grads if graph.train is not None else (),
     )

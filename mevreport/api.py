@@ -11,7 +11,7 @@ from torch import nn
 from . import report as _report_module
 from .assemble import _head_from_files, environment, git_commit, report_of
 from .capture import capture as run_capture
-from .errors import ReportReadError
+from .errors import ReportReadError, UsageError
 from .report import SCHEMA_VERSION, Report
 
 
@@ -27,7 +27,9 @@ _report_module.set_html_renderer(_render_html)
 def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | torch.device | None = None,
             capture: str = "auto", stats: bool = True, title: str | None = None, *,
             runs: int = 3, grad: bool = False, label: str | None = None, name: str | None = None,
-            progress: Callable[[str], None] | None = None, onnx_path: str | Path | None = None) -> Report:
+            progress: Callable[[str], None] | None = None, onnx_path: str | Path | None = None,
+            train: bool = False, loss: Callable[[Any, Any], torch.Tensor] | str | None = None,
+            optimizer: Any = None) -> Report:
     """Run ``model`` on ``inputs`` and return its :class:`Report`.
 
     ``inputs`` is a tensor, a tuple/list of positional arguments or a dict of
@@ -39,22 +41,44 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
     failed export is recorded in ``report.onnx_export`` and the notes, never
     raised.  ``model`` may instead be the path of a ``.onnx`` file; then
     ``inputs`` is ``None``, a list of shapes, or a dict of shapes by input name.
+
+    ``train=True`` captures one training step instead (DESIGN §6, docs/training.md):
+    forward, ``loss(outputs, inputs)`` (default: the output's ``.loss``, else a
+    synthetic loss), backward and the step of ``optimizer`` (an optimizer of the
+    model's parameters, which is copied, never stepped; "sgd", "adam", "adamw"
+    (the default) or a factory ``f(params)``).  The model, its ``.grad``, the
+    optimizer and the RNG are left as found.
     """
     if isinstance(model, (str, Path)):
-        from .errors import UsageError
         from .onnx import analyze_onnx, is_onnx_path
         if not is_onnx_path(str(model)):
             raise UsageError(f"model must be a torch.nn.Module or the path of a .onnx file, not {str(model)!r}")
         named = {k: tuple(v) for k, v in inputs.items()} if isinstance(inputs, dict) else None
         positional = [tuple(s) for s in inputs] if isinstance(inputs, (list, tuple)) else None
+        if train:
+            raise UsageError("train=True needs a torch.nn.Module: an ONNX file has no backward to capture")
         return analyze_onnx(model, input_shapes=positional, named_shapes=named,
                             device=None if device is None else str(device), stats=stats, runs=runs, title=title,
                             label=label, name=name, progress=progress)
     if onnx_path is not None:
         from .fileio import check_writable
         check_writable(onnx_path)
+    spec = None
+    if train:
+        from .capture.train import OPTIMIZERS, TrainSpec
+        from .loader import resolve_named
+        if isinstance(optimizer, str) and ":" not in optimizer and optimizer.lower() not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {optimizer!r}: use {', '.join(OPTIMIZERS)} or pkg.module:factory")
+        spec = TrainSpec(loss=resolve_named("--loss", loss) if isinstance(loss, str) else loss,
+                         optimizer=resolve_named("--optimizer", optimizer)
+                         if isinstance(optimizer, str) and ":" in optimizer else optimizer)
+        if spec.loss is not None and not callable(spec.loss):
+            raise UsageError(f"loss must be a callable loss(outputs, inputs) or 'pkg.module:fn', "
+                             f"not {type(loss).__name__}")
+    elif loss is not None or optimizer is not None:
+        raise UsageError("loss and optimizer are for a training step: pass train=True as well")
     graph = run_capture(model, inputs, device=device, method=capture, stats=stats, grad=grad, runs=runs,
-                        name=name, progress=progress)
+                        name=name, progress=progress, train=spec)
     report = report_of(graph, title=title, label=label)
     if onnx_path is not None:
         from .onnx import export_onnx, with_export

@@ -21,6 +21,9 @@ from .report import Report
 
 REPORT_SUFFIXES = (".html", ".htm", ".json")
 TREND_METRICS = ("params", "macs", "flops", "peak_activation_bytes", "latency_ms")
+# The training step's totals (DESIGN §6): in the index only when some report in the archive has them,
+# so an archive of forward-only reports gives the page it always gave.
+TRAIN_TREND_METRICS = ("backward_macs", "train_peak_bytes", "grad_bytes")
 _OWN_PAGES = ('id="mevreport-diff"', 'id="mevreport-index"')
 
 
@@ -42,6 +45,9 @@ class Entry:
     peak_activation_bytes: int
     latency_ms: float | None
     latency_spread_ms: float | None
+    backward_macs: int | None = None
+    train_peak_bytes: int | None = None
+    grad_bytes: int | None = None
 
     def value(self, metric: str) -> float | None:
         return getattr(self, metric)
@@ -59,9 +65,14 @@ class Archive:
     entries: tuple[Entry, ...]
     skipped: tuple[Skipped, ...]
 
+    def metrics(self) -> tuple[str, ...]:
+        """The trend metrics of this archive: the forward ones, and a training one some entry has."""
+        return TREND_METRICS + tuple(m for m in TRAIN_TREND_METRICS
+                                     if any(e.value(m) is not None for e in self.entries))
+
     def trends(self) -> dict[str, list[float | None]]:
         """Each trend metric across the entries, in order (None where not measured)."""
-        return {m: [e.value(m) for e in self.entries] for m in TREND_METRICS}
+        return {m: [e.value(m) for e in self.entries] for m in self.metrics()}
 
 
 def _natural(text: str) -> tuple:
@@ -90,7 +101,7 @@ def _entry(path: Path, report: Report) -> Entry:
     t = report.totals
     return Entry(path, (), report.model.name, report.model.class_name, report.title, report.label,
                  report.created_at, report.environment.device, t.params, t.macs, t.flops, t.peak_activation_bytes,
-                 t.latency_ms, t.latency_spread_ms)
+                 t.latency_ms, t.latency_spread_ms, t.backward_macs, t.train_peak_bytes, t.grad_bytes)
 
 
 def _safe_resolve(path: Path) -> Path:
@@ -182,19 +193,22 @@ def _shown(path: Path, root: Path) -> str:
 
 def to_data(archive: Archive, page_dir: Path) -> dict[str, Any]:
     """Plain data for the page and its embedded JSON."""
+    metrics = archive.metrics()
     return {
         "entries": [{
             "link": relative_link(e.path, page_dir), "also": [relative_link(p, page_dir) for p in e.also],
             "file": _shown(e.path, archive.root),
             "name": e.name, "class_name": e.class_name, "title": e.title, "label": e.label,
             "created_at": e.created_at, "device": e.device,
-            **{m: e.value(m) for m in TREND_METRICS}, "latency_spread_ms": e.latency_spread_ms,
+            **{m: e.value(m) for m in metrics}, "latency_spread_ms": e.latency_spread_ms,
         } for e in archive.entries],
         "skipped": [{"file": _shown(s.path, archive.root), "reason": s.reason} for s in archive.skipped],
+        **({"train_metrics": list(metrics[len(TREND_METRICS):])} if len(metrics) > len(TREND_METRICS) else {}),
     }
 
 
 __all__ = [
+    "TRAIN_TREND_METRICS",
     "TREND_METRICS",
     "Archive",
     "Entry",

@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", dest="json_path", help="also write the JSON document here")
     rep.add_argument("--title", help="report title")
     rep.add_argument("--label", help="release label, e.g. v1.2.0 (used by 'mevreport index')")
+    rep.add_argument("--train", action="store_true",
+                     help="capture one training step: forward, loss, backward, optimizer step (docs/training.md)")
+    rep.add_argument("--loss", metavar="FN", help="with --train: pkg.module:fn or file.py:fn, called as fn(outputs, "
+                                                  "inputs) -> scalar (default: the output's .loss, else synthetic)")
+    rep.add_argument("--optimizer", metavar="OPT", help="with --train: sgd, adam, adamw (default) or pkg.module:fn, "
+                                                        "a factory fn(params) -> optimizer")
     common(rep)
 
     dif = sub.add_parser("diff", help="compare two reports (JSON or HTML); gate CI on the change")
@@ -155,6 +161,8 @@ def _report_onnx(args: argparse.Namespace) -> int:
     from .onnx import analyze_onnx
     if args.onnx_path:
         raise UsageError("--onnx exports a PyTorch model; MODEL is already an ONNX file")
+    if args.train:
+        raise UsageError("--train needs a PyTorch model: an ONNX file has no backward to capture")
     positional, named = [], {}
     for text in args.input_shape:
         key, shape = parse_named_shape(text)
@@ -193,12 +201,33 @@ def _load_for_device(load_model, spec: str, device: str | None):
     return load_model(spec)
 
 
+def _train_options(args: argparse.Namespace) -> dict:
+    """--loss and --optimizer resolved before the model loads, so a bad one fails first (one line, exit 2)."""
+    from .capture.train import OPTIMIZERS
+    from .loader import resolve_named
+    options: dict = {"train": True}
+    if args.loss:
+        options["loss"] = resolve_named("--loss", args.loss)
+    if args.optimizer:
+        if ":" in args.optimizer:
+            options["optimizer"] = resolve_named("--optimizer", args.optimizer)
+        elif args.optimizer.lower() in OPTIMIZERS:
+            options["optimizer"] = args.optimizer.lower()
+        else:
+            raise UsageError(f"unknown --optimizer {args.optimizer!r}: use {', '.join(OPTIMIZERS)} or "
+                             f"pkg.module:factory")
+    return options
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import analyze
     from .loader import load_model, parse_dtype, parse_shape, random_inputs
     from .onnx import is_onnx_path
     if is_onnx_path(args.model):
         return _report_onnx(args)
+    if (args.loss or args.optimizer) and not args.train:
+        raise UsageError("--loss and --optimizer apply to a training step: add --train")
+    train_options = _train_options(args) if args.train else {}
     shapes = [parse_shape(s) for s in args.input_shape]
     dtype = parse_dtype(args.input_dtype)
     if args.runs < 0:
@@ -214,7 +243,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
                          title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
-                         onnx_path=args.onnx_path)
+                         onnx_path=args.onnx_path, **train_options)
     except ModelRunError as exc:
         hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
         raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc

@@ -22,6 +22,10 @@ from .modpath import prefixes
 from .report import ModuleRow, Report, ReportNode
 
 TOTAL_METRICS = ("params", "macs", "flops", "peak_activation_bytes", "latency_ms")
+# The training step's totals (DESIGN §6): compared when either report has them, so a diff of two
+# forward-only reports is what it always was.
+TRAIN_METRICS = ("backward_macs", "backward_flops", "optimizer_flops", "grad_bytes", "optimizer_state_bytes",
+                 "saved_activation_bytes", "train_peak_bytes", "measured_train_peak_bytes")
 MODULE_FIELDS = ("class_name", "params", "macs", "flops", "output_shapes", "latency_ms")
 Shape = tuple[int, ...]
 
@@ -326,7 +330,7 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
     """Everything that changed from ``base`` to ``head`` (pure)."""
     noise = latency_noise_ms(base, head)
     totals = []
-    for metric in TOTAL_METRICS:
+    for metric in compared_metrics(base, head):
         b, h = getattr(base.totals, metric), getattr(head.totals, metric)
         change = None if b is None or h is None else h - b
         totals.append(MetricChange(metric, b, h, noise=metric == "latency_ms" and within_noise(change, noise)))
@@ -392,6 +396,13 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
                       noise, tuple(_notes(base, head)))
 
 
+def compared_metrics(base: Report, head: Report) -> tuple[str, ...]:
+    """The totals a diff shows: the forward ones always, a training one when either side has it."""
+    train = tuple(m for m in TRAIN_METRICS
+                  if getattr(base.totals, m) is not None or getattr(head.totals, m) is not None)
+    return TOTAL_METRICS + train
+
+
 def _notes(base: Report, head: Report) -> list[str]:
     """Differences in how the two reports were made that explain (or spoil) the numbers."""
     notes = []
@@ -407,17 +418,29 @@ def _notes(base: Report, head: Report) -> list[str]:
         notes.append(f"capture methods differ: base {base.capture.method}, head {head.capture.method}")
     if (base.totals.latency_ms is None) != (head.totals.latency_ms is None):
         notes.append("latency was measured on one side only")
+    bt, ht = base.training, head.training
+    if (bt is None) != (ht is None):
+        notes.append(f"the training step was captured on one side only ({'base' if bt else 'head'}): "
+                     "its totals have no counterpart")
+    elif bt is not None and ht is not None:
+        if bt.optimizer.class_name != ht.optimizer.class_name:
+            notes.append(f"optimizers differ: base {bt.optimizer.class_name}, head {ht.optimizer.class_name}")
+        if (bt.loss.source, bt.loss.name) != (ht.loss.source, ht.loss.name):
+            notes.append(f"losses differ: base {bt.loss.name} ({bt.loss.source}), "
+                         f"head {ht.loss.name} ({ht.loss.source})")
     return notes
 
 
 __all__ = [
     "TOTAL_METRICS",
+    "TRAIN_METRICS",
     "MetricChange",
     "ModuleChange",
     "ModuleFigures",
     "ReportDiff",
     "Side",
     "compare",
+    "compared_metrics",
     "latency_noise_ms",
     "relative_change",
     "within_noise",

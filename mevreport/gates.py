@@ -10,6 +10,10 @@ true, like coverage.py's ``--fail-under`` turned into a general comparison.
 * ``flops>2e9``, ``peak_activation_bytes>=512MiB``: an unsigned number
   compares HEAD's own value.
 
+The training step's totals (``train_peak_bytes>+5%``, ``backward_macs``,
+``grad_bytes``, ...; DESIGN §6) gate the same way; a report made without
+``--train`` has none, and naming one is an error, not a pass.
+
 OP is one of ``>``, ``>=``, ``<``, ``<=``.  Numbers take SI suffixes
 (``k``/``K``, ``M``, ``G``, ``T``) or binary ones (``KiB``, ``MiB``,
 ``GiB``, ``TiB``).  A latency change within the run-to-run spread measured
@@ -25,7 +29,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .diff import latency_noise_ms, relative_change, within_noise
+from .diff import TRAIN_METRICS, latency_noise_ms, relative_change, within_noise
 from .errors import UsageError
 from .report import Report, Totals
 
@@ -137,6 +141,9 @@ def _value(report: Report, metric: str, side: str, gate: Gate) -> float:
     v = getattr(report.totals, metric)
     if v is None:
         why = " (reported with --runs 0 or without data)" if metric.startswith("latency") else ""
+        if metric in TRAIN_METRICS:
+            why = (" (measured on CUDA only)" if metric.startswith("measured") and report.training is not None
+                   else " (a forward-only report: make it with --train)")
         raise UsageError(f"cannot check --fail-if {gate.expr!r}: {side} has no {metric}{why}")
     return float(v)
 

@@ -81,6 +81,10 @@ class Node:
     kwargs: tuple[tuple[str, ArgValue], ...] = ()
     param_inputs: tuple[str, ...] = ()
     input_names: tuple[str, ...] = ()
+    # the training step (DESIGN §6): which part ran the op, and for a backward op the forward
+    # node whose autograd node it ran in (-1: none, e.g. gradient accumulation or the seed gradient)
+    phase: str = "forward"
+    grad_of: int = -1
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:
@@ -161,6 +165,66 @@ class WeightStats:
 
 
 @dataclass(frozen=True)
+class GradStats:
+    """One parameter's gradient after the training step's backward (DESIGN §6), tied parameters once.
+
+    ``norm`` and ``weight_norm`` are L2 norms; ``ratio`` is ``norm / weight_norm``
+    (None when either is unknown or the weight norm is 0).  ``stats`` is None
+    for a parameter that received no gradient and on fake tensors.
+    """
+
+    param: str
+    shape: tuple[int, ...]
+    dtype: str
+    norm: float | None
+    weight_norm: float | None
+    ratio: float | None
+    stats: TensorStats | None
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """Where the training step's loss came from: ``source`` "output" (the model's ``.loss``),
+    "callable" (the user's ``loss(outputs, inputs)``) or "synthetic" (docs/training.md)."""
+
+    source: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    class_name: str
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """What a ``train=True`` capture ran besides the forward: the loss and the optimizer."""
+
+    loss: LossInfo
+    optimizer: OptimizerInfo
+
+
+@dataclass(frozen=True)
+class TrainMeasurements:
+    """What one training step showed besides its nodes (DESIGN §6); analysis rolls these up.
+
+    ``live_bytes``: bytes of the storages made during the step still alive after each
+    node (same length as the graph's nodes), from weak references to the storages, so
+    it is liveness as the step ran it; parameters, buffers and inputs are not in it.
+    """
+
+    training: TrainingInfo
+    grads: tuple[GradStats, ...]
+    grad_bytes: dict[str, int]                 # parameter (first name) -> bytes of its gradient
+    saved_bytes: dict[str, int]                # innermost module running when autograd saved it -> bytes
+    optimizer_state_bytes: int
+    optimizer_state_by_param: dict[str, int]   # parameter -> bytes of its optimizer state
+    live_bytes: tuple[int, ...]
+    measured_peak_bytes: int | None = None     # CUDA: max_memory_allocated over the step, above the baseline
+    untrained: tuple[str, ...] = ()            # trainable parameters that received no gradient
+
+
+@dataclass(frozen=True)
 class CaptureInfo:
     method: str
     notes: tuple[str, ...]
@@ -205,3 +269,4 @@ class Graph:
     output_node_ids: tuple[int, ...]
     capture: CaptureInfo
     measurements: Measurements = field(default_factory=Measurements)
+    train: TrainMeasurements | None = None

@@ -153,6 +153,20 @@ def resolve_callable(spec: str) -> tuple[Any, str]:
     return obj, attr_path.split(".")[-1]
 
 
+def resolve_named(option: str, spec: str) -> Any:
+    """A function named on the command line other than MODEL (``--loss``, ``--optimizer``): ``pkg.mod:fn``
+    or ``path/to/file.py:fn``; anything else is one line naming the option."""
+    if ":" not in spec or spec.startswith(":") or spec.endswith(":"):
+        raise UsageError(f"malformed {option} {spec!r}: expected pkg.module:function or path/to/file.py:function")
+    try:
+        obj, _ = resolve_callable(spec)
+    except ModelLoadError as exc:
+        raise UsageError(f"bad {option} {spec!r}: {str(exc).replace('MODEL spec', 'spec')}") from None
+    if not callable(obj):
+        raise UsageError(f"{option} {spec!r} names a {type(obj).__name__}, not a function")
+    return obj
+
+
 def _check_loaded(program: Any, path: Path) -> None:
     """After torch has read the checked archive, before ``module()`` builds (and ``exec``s) anything from it.
 

@@ -21,12 +21,28 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 from annotated_types import Ge
 
-from .graph import Count, Duration, Histogram, TensorMeta, TensorStats, WeightStats
+from .graph import (
+    Count,
+    Duration,
+    GradStats,
+    Histogram,
+    LossInfo,
+    OptimizerInfo,
+    TensorMeta,
+    TensorStats,
+    TrainingInfo,
+    WeightStats,
+)
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
 SCHEMA_VERSION: Final = 1
+
+# Fields added for the training step (DESIGN §6) are left out of the document
+# while they hold their default (a forward-only report), so forward-only
+# documents stay byte for byte what they were; readers treat absent as the default.
+OMIT_DEFAULT = {"omit_default": True}
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,15 @@ class Totals:
     latency_runs: Count = 0
     nodes: Count = 0
     uncounted_nodes: Count = 0
+    # the training step (DESIGN §6); absent from forward-only documents
+    backward_macs: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_flops: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_flops: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    grad_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_state_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    saved_activation_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    measured_train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,13 @@ class ModuleRow:
     calls: Count = 1
     depth: Count = 0
     nodes: Count = 0
+    # the training step (DESIGN §6): bytes autograd saved for backward by this module's ops,
+    # gradients of its parameters, MACs and time of the backward ops that differentiate it
+    saved_activation_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    grad_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_macs: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    optimizer_state_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)  # of its parameters
+    backward_latency_ms: Duration | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -116,6 +148,7 @@ class ReportNode:
     stats: TensorStats | None
     module_call: Count = 0
     uncounted: bool = False
+    phase: str | None = field(default=None, metadata=OMIT_DEFAULT)  # "forward" | "backward" | "optimizer"; absent (None) means forward
 
 
 @dataclass(frozen=True)
@@ -206,6 +239,8 @@ class Report:
     """Bytes of op outputs alive after each node, in execution order."""
     onnx_export: OnnxExport | None = None
     """the --onnx export beside the report (null when none was asked for)"""
+    training: TrainingInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): a forward-only report
+    grads: tuple[GradStats, ...] = field(default=(), metadata=OMIT_DEFAULT)  # one per parameter after backward, tied once
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -257,7 +292,13 @@ def _html_renderer() -> Callable[[Report], str]:
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.metadata.get("omit_default") and (v is None if f.default is None else v == f.default):
+                continue
+            out[f.name] = _to_plain(v)
+        return out
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
     if isinstance(value, dict):
@@ -279,11 +320,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "CaptureSummary",
     "Environment",
+    "GradStats",
     "Histogram",
     "InputSummary",
+    "LossInfo",
     "ModelInfo",
     "ModuleRow",
     "OnnxExport",
+    "OptimizerInfo",
     "ParamSummary",
     "Report",
     "ReportNode",
@@ -292,6 +336,7 @@ __all__ = [
     "TensorStats",
     "ToolInfo",
     "Totals",
+    "TrainingInfo",
     "UncountedOp",
     "WeightStats",
     "report_adapter",

@@ -86,3 +86,46 @@ def test_example_input_array_fallback_and_dict_batches(tmp_path):
     x = torch.ones(2)
     assert default_inputs_from_batch((x, 1)) is x and default_inputs_from_batch([x]) is x
     assert default_inputs_from_batch({"input_ids": x}) == {"input_ids": x}
+
+
+class _Snapshot(lightning.pytorch.Callback):
+    """Parameters and optimizer state as they are when fit ends, before the report callback runs."""
+
+    def on_fit_end(self, trainer, pl_module):
+        self.params = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        self.grads = {k: None if p.grad is None else p.grad.clone() for k, p in pl_module.named_parameters()}
+        self.optimizer = repr(trainer.optimizers[0].state_dict())
+        self.rng = torch.get_rng_state()
+
+
+def test_training_step_report_at_fit_end(tmp_path):
+    model = TinyRegressor()
+    snapshot = _Snapshot()
+    callback = MevreportCallback(runs=0, train_step=True)
+    trainer = _trainer(tmp_path, callback)
+    trainer.callbacks.insert(trainer.callbacks.index(callback), snapshot)
+    trainer.fit(model, _loader(15, 0), _loader(10, 1))
+    log_dir = tmp_path / "lightning_logs" / "version_0"
+    assert [p.name for p in callback.train_paths] == ["mevreport-train.html", "mevreport-train.json"]
+    report = mevreport.load(log_dir / "mevreport-train.html")
+    assert report == mevreport.load(log_dir / "mevreport-train.json") == callback.train_report
+    # The first train batch, (x, y) of 5 samples, through training_step: mse_loss(self(x), y).
+    assert [(i.shape, i.dtype) for i in report.inputs] == [((5, 4), "float32"), ((5, 1), "float32")]
+    assert (report.training.loss.source, report.training.loss.name) == ("callable", "TinyRegressor.training_step")
+    assert report.training.optimizer.class_name == "SGD"
+    # Module paths and parameter names are the LightningModule's own.
+    assert [g.param for g in report.grads] == ["net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"]
+    assert report.modules[0].class_name == "TinyRegressor" and {m.path for m in report.modules} >= {"net.0", "net.3"}
+    t = report.totals
+    # forward 5*4*8 + 5*8*1 = 200 MACs; backward: net.0's weight grad 5*4*8 = 160 (x needs no grad),
+    # net.3's weight grad 5*8*1 = 40 and input grad 5*1*8 = 40
+    assert (t.macs, t.backward_macs) == (200, 240)
+    assert t.grad_bytes == 49 * 4 and t.optimizer_state_bytes == 0  # SGD without momentum keeps no state
+    # in training mode, as fit runs the step: dropout draws its mask
+    assert report.capture.training is True and any(n.op == "aten.bernoulli_.float" for n in report.nodes)
+    # Left as found: parameters, gradients, optimizer state, RNG, mode, and no logging patch left behind.
+    assert all(torch.equal(v, snapshot.params[k]) for k, v in model.state_dict().items())
+    assert all((p.grad is None) == (snapshot.grads[k] is None) for k, p in model.named_parameters())
+    assert repr(trainer.optimizers[0].state_dict()) == snapshot.optimizer
+    assert torch.equal(torch.get_rng_state(), snapshot.rng)
+    assert model.training is True and "log" not in vars(model) and "log_dict" not in vars(model)

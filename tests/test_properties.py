@@ -291,7 +291,7 @@ def test_schema_covers_every_report_field() -> None:
                 if sub not in seen:
                     todo.append((sub, resolve(properties[f.name])))
     assert {r.Report, r.Totals, r.ReportNode, r.TensorMeta, r.TensorStats, r.Histogram, r.WeightStats,
-            r.OnnxExport, r.ParamSummary} <= seen
+            r.OnnxExport, r.ParamSummary, r.GradStats, r.TrainingInfo, r.LossInfo, r.OptimizerInfo} <= seen
     jsonschema.Draft202012Validator.check_schema(schema)
 
 

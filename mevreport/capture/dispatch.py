@@ -17,6 +17,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .fake_ops import call_op
+from .inputs import argument_names, named_leaves
 from .modules import ModuleTracker
 from .nodes import InputRef, NodeBuilder, ParamRef, Produced, Ref, source_for
 
@@ -47,6 +48,25 @@ def tensors_in(values: Any) -> list[torch.Tensor]:
     return found
 
 
+_WRITTEN_ONLY: dict[Any, tuple[int, ...]] = {}
+
+
+def written_outputs(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensors an op that returns nothing writes in place (``_foreach_add_`` and the other
+    multi-tensor optimizer kernels): they are its outputs, or its work would go unrecorded."""
+    found = _WRITTEN_ONLY.get(func)
+    if found is None:
+        schema = getattr(func, "_schema", None)
+        found = () if schema is None or schema.returns else tuple(
+            i for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write)
+        _WRITTEN_ONLY[func] = found
+    if not found:
+        return []
+    schema_args = func._schema.arguments
+    values = [args[i] if i < len(args) else kwargs.get(schema_args[i].name) for i in found]
+    return tensors_in(values)
+
+
 def is_work(args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> bool:
     """False for an op that reads no tensor and makes only empty ones.
 
@@ -68,7 +88,7 @@ def work_outputs(func: Any, args: tuple, kwargs: dict, out: Any) -> list[torch.T
     op sequences match."""
     if func.namespace in _SKIP_NAMESPACES:
         return []
-    outs = tensors_in(out)
+    outs = tensors_in(out) or written_outputs(func, args, kwargs)  # in-place ops returning nothing: _foreach_add_
     return outs if outs and is_work(args, kwargs, outs) else []
 
 
@@ -242,3 +262,10 @@ class OpRecorder(TorchDispatchMode):
                     if share is not None and share(node_id, pid, base):
                         return
         hook(node_id, t)
+
+
+def name_inputs(model: torch.nn.Module, args: tuple, kwargs: dict, names: TensorNames) -> None:
+    """Each input tensor under the name the report shows (``x``, ``input_ids``, ``batch.0``)."""
+    for arg_name, value in argument_names(model, args, kwargs):
+        for leaf_name, t in named_leaves(value, arg_name):
+            names[t] = InputRef(leaf_name)

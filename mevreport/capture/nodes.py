@@ -146,6 +146,10 @@ def alias_sources(func: Any) -> list[int | None]:
         return []
     if schema.name in _UNDECLARED_VIEWS:
         return [0]
+    if not schema.returns:  # returns nothing, writes in place (``_foreach_add_``): the written list aliases
+        written: list[int | None] = [i for i, a in enumerate(schema.arguments)
+                                     if a.alias_info is not None and a.alias_info.is_write]
+        return written[:1]
     sources: list[int | None] = []
     for ret in schema.returns:
         found = None
@@ -245,8 +249,8 @@ class NodeBuilder:
         for i, t in enumerate(outs):
             src = source_for(sources, i)
             base = flat[src] if src is not None and src < len(flat) else None
-            if isinstance(base, (list, tuple)):
-                base = base[0] if base else None
+            if isinstance(base, (list, tuple)):  # one element per output when a written list is returned as outputs
+                base = base[i] if len(base) == len(outs) else (base[0] if base else None)
             aliased = False
             if base is not None:
                 ref, value = base_of(base)

@@ -21,11 +21,11 @@ from torch import nn
 
 from ..errors import ModelRunError, UsageError, one_line
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
-from .dispatch import OpRecorder, TensorNames
+from .dispatch import OpRecorder, TensorNames, name_inputs
 from .fake import fake_runner
 from .inputs import argument_names, iter_output_tensors, map_tensors, named_leaves, normalize_inputs
 from .modules import ModelTensors, ModuleTracker, module_param_counts
-from .nodes import InputRef, ParamRef, dtype_name, module_infos, output_node_ids
+from .nodes import ParamRef, dtype_name, module_infos, output_node_ids
 from .param_guard import ParamGuard
 from .parts import CaptureParts
 from .state import model_on, moves, rng_kept
@@ -94,12 +94,6 @@ def param_records(tensors: ModelTensors) -> tuple[ParamInfo, ...]:
     return tuple(records)
 
 
-def _input_names(model: nn.Module, args: tuple, kwargs: dict, names: TensorNames) -> None:
-    for arg_name, value in argument_names(model, args, kwargs):
-        for leaf_name, t in named_leaves(value, arg_name):
-            names[t] = InputRef(leaf_name)
-
-
 def _is_exported_module(model: nn.Module) -> bool:
     """A module rebuilt by ``ExportedProgram.module()``: running it calls no submodules,
     so only its graph's ``nn_module_stack`` knows where each op came from."""
@@ -110,7 +104,7 @@ def _is_exported_module(model: nn.Module) -> bool:
 def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None = None,
             method: str = "auto", stats: bool = True, grad: bool = False, runs: int = 3,
             name: str | None = None, progress: Callable[[str], None] | None = None,
-            weights: bool | None = None) -> Graph:
+            weights: bool | None = None, train: Any = None) -> Graph:
     """Run ``model`` on ``inputs`` and record what it executed (DESIGN §1).
 
     ``method`` "auto" and "dispatch" record the ops the model executes;
@@ -119,6 +113,9 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     dispatch capture.  ``weights`` (default: as ``stats``) adds per-parameter
     statistics, a cost proportional to the parameter count, apart from the
     instrumented pass.
+
+    ``train`` (a :class:`~.train.TrainSpec`) records one training step instead of a
+    forward pass (DESIGN §6; capture/train_run.py).
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, not {type(model).__name__}")
@@ -142,17 +139,30 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("the model is a torch.export module: export capture keeps its module paths")
     counts = module_param_counts(model)
     want_weights = stats if weights is None else weights
+    if train is not None and method == "export":
+        raise UsageError("a training step is captured by running it: use capture 'auto' or 'dispatch' with train=True")
+    train_figures = None
     with model_on(model, dev, current, tensors) as guard:
         parts: CaptureParts | None = None
+        if train is not None:
+            from .train_run import train_parts
+            parts, train_figures = train_parts(model, args, kwargs, dev, inputs=inputs, fake=fake, stats=stats,
+                                               runs=runs, param_counts=counts, spec=train, say=say,
+                                               model_failure=_model_failure)
+            if want_weights and not fake:
+                rows = weight_stats_all([(n, p) for n, p in tensors.unique("params") if p.is_floating_point()])
+                parts = dataclasses.replace(parts, measurements=dataclasses.replace(parts.measurements,
+                                                                                    weight_stats=rows))
+            method = "dispatch"
         fallback: str | None = None
-        if method == "export":
+        if method == "export" and parts is None:
             from .export import ExportFailed, export_parts
             # export only traces (with fake tensors): inputs go where the parameters are
             where = torch.device("meta") if tensors.is_meta else (current if fake else dev)
             eargs = map_tensors(args, lambda t: t.to(where))
             ekwargs = map_tensors(kwargs, lambda t: t.to(where))
             names = TensorNames()
-            _input_names(model, eargs, ekwargs, names)
+            name_inputs(model, eargs, ekwargs, names)
             try:
                 parts = export_parts(model, eargs, ekwargs, dev, names=names, fake=fake, stats=stats, runs=runs,
                                      grad=grad, param_counts=counts, say=say, weights=want_weights)
@@ -173,12 +183,13 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         notes.append("fake tensors (no data): statistics and latency not measured")
     capture_info = CaptureInfo(
         method=parts.method, notes=tuple(notes) + parts.measurements.notes, device=str(dev),
-        grad_enabled=grad, training=model.training, fake=fake,
+        grad_enabled=grad or train is not None, training=model.training or train is not None, fake=fake,
     )
     return Graph(
         model_name=name or type(model).__name__, model_class=type(model).__name__,
         nodes=parts.nodes, modules=parts.modules, params=param_records(tensors), inputs=graph_inputs,
         output_node_ids=parts.output_node_ids, capture=capture_info, measurements=parts.measurements,
+        train=train_figures,
     )
 
 
@@ -242,7 +253,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
         for pname, t in tensors.unique():
             names[t] = ParamRef(pname)
         run = lambda: model(*args, **kwargs)  # noqa: E731
-    _input_names(model, args, kwargs, names)
+    name_inputs(model, args, kwargs, names)
 
     grad_ctx = torch.enable_grad if grad else torch.no_grad
     say("capturing")

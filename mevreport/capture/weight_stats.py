@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 from ..graph import TensorStats, WeightStats
 from .stats import DEFAULT_BINS, Scratch, cpu_stats, device_stats_vector, stats_from_vector
@@ -23,30 +24,43 @@ def weight_stats(name: str, p: torch.Tensor, bins: int = DEFAULT_BINS) -> Weight
     return _weight_from(name, s)
 
 
-def weight_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
-    """Weight statistics of many parameters: off the CPU, one host transfer per device in all."""
-    out: dict[str, WeightStats] = {}
+def tensor_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_BINS) -> dict[str, TensorStats]:
+    """Statistics of many tensors (parameters, their gradients): off the CPU, one host transfer
+    per device in all; meta and fake tensors have none."""
+    out: dict[str, TensorStats] = {}
     by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
     scratch = Scratch()
     with torch.no_grad():
         for name, p in named:
+            if isinstance(p, FakeTensor) or p.device.type == "meta":
+                continue
             if p.device.type == "cpu":
-                out[name] = _weight_from(name, cpu_stats(p, bins, scratch))
-            elif p.device.type != "meta":
+                out[name] = cpu_stats(p, bins, scratch)
+            else:
                 by_device.setdefault(p.device, []).append((name, device_stats_vector(p, bins)))
         for items in by_device.values():
             rows = torch.stack([v for _, v in items]).cpu().tolist()  # the one synchronisation
             for (name, _), row in zip(items, rows):
-                out[name] = _weight_from(name, stats_from_vector(row, bins))
-    return tuple(out[name] for name, _ in named if name in out)
+                out[name] = stats_from_vector(row, bins)
+    return out
+
+
+def weight_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:
+    """Weight statistics of many parameters: off the CPU, one host transfer per device in all."""
+    found = tensor_stats_all(named, bins)
+    return tuple(_weight_from(name, found[name]) for name, _ in named if name in found)
+
+
+def l2_norm(s: TensorStats) -> float | None:
+    """The L2 norm of the finite values, from their mean and std: √(Σx²) without squaring values near the limits."""
+    if s.mean is None or s.std is None:
+        return None
+    n_fin = s.numel - s.nan_count - s.inf_count
+    return math.hypot(s.std, s.mean) * math.sqrt(n_fin)
 
 
 def _weight_from(name: str, s: TensorStats) -> WeightStats:
-    norm = None
-    if s.mean is not None and s.std is not None:
-        n_fin = s.numel - s.nan_count - s.inf_count
-        norm = math.hypot(s.std, s.mean) * math.sqrt(n_fin)  # √(Σx²) without squaring values near the limits
-    return WeightStats(name, norm, s.mean, s.std, s.min, s.max, s.histogram)
+    return WeightStats(name, l2_norm(s), s.mean, s.std, s.min, s.max, s.histogram)
 
 
 def model_weight_stats(model: torch.nn.Module, bins: int = DEFAULT_BINS) -> tuple[WeightStats, ...]:

@@ -10,15 +10,27 @@ data (or ``example_input_array``, or the ``inputs`` you give it), runs
 run's logs hold the report of the model it produced.  Only global rank zero
 writes.  Requires ``lightning`` (``pip install mevreport[lightning]``);
 ``pytorch_lightning`` is used when only that is installed.
+
+With ``train_step=True`` it also writes the report of one *training* step
+(DESIGN §6; ``mevreport-train.html`` / ``.json``): a real batch of the train
+dataloader goes through the module's own ``training_step`` (its loss is the
+report's loss), backward, and the trainer's own optimizer; the module, its
+gradients, the optimizer and the RNG are left as they were.  ``self.log``
+calls inside ``training_step`` are ignored while it is captured (Lightning
+forbids logging from ``on_fit_end``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..report import Report
+import torch
+from torch import nn
+
+from ..report import Report
+from ._train_step import first_batch, train_mode, unwrap_optimizer, write
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
@@ -50,7 +62,59 @@ def _first_batch(loaders: Any) -> Any:
         loaders = loaders[0] if loaders else None
     if loaders is None:
         return None
-    return next(iter(loaders), None)
+    return first_batch(loaders)
+
+
+class _TrainingStep(nn.Module):
+    """A LightningModule's ``training_step`` as a module whose output is the step's loss.
+
+    It holds the LightningModule's own submodule, parameter and buffer
+    dictionaries (the same objects, not copies), so the report's module paths
+    and parameter names are the LightningModule's (``net.0.weight``, not
+    ``module.net.0.weight``) and the optimizer's parameters are its parameters.
+    """
+
+    step_of: LightningModule
+
+    def __init__(self, module: LightningModule) -> None:
+        super().__init__()
+        object.__setattr__(self, "step_of", module)  # not a submodule: its paths stay those of its children
+        self._modules = module._modules
+        self._parameters = module._parameters
+        self._buffers = module._buffers
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        out = self.step_of.training_step(batch, 0)
+        loss = out.get("loss") if isinstance(out, Mapping) else out
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"training_step returned {type(out).__name__}, not a loss tensor (or a dict with 'loss')")
+        return loss
+
+
+def _step_module(module: LightningModule) -> _TrainingStep:
+    """The wrapper under the LightningModule's class name, so the report's root row names the user's class."""
+    cls = type(type(module).__name__, (_TrainingStep,), {"__module__": type(module).__module__})
+    return cls(module)
+
+
+def training_step_loss(module: LightningModule) -> Callable[[torch.Tensor, Any], torch.Tensor]:
+    """The loss is what ``training_step`` returned (the wrapped module's output itself), named after it."""
+    def loss(outputs: torch.Tensor, inputs: Any) -> torch.Tensor:
+        return outputs
+    loss.__qualname__ = loss.__name__ = f"{type(module).__name__}.training_step"
+    return loss
+
+
+@contextmanager
+def _no_logging(module: LightningModule) -> Iterator[None]:
+    """``self.log`` / ``self.log_dict`` do nothing while the step is captured (instance attributes, removed after)."""
+    for name in ("log", "log_dict"):
+        setattr(module, name, lambda *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        for name in ("log", "log_dict"):
+            delattr(module, name)
 
 
 class MevreportCallback(Callback):
@@ -62,12 +126,22 @@ class MevreportCallback(Callback):
     ``json_filename`` are relative to ``trainer.log_dir`` unless absolute;
     ``json_filename=None`` skips the JSON.  ``analyze_options`` go to
     :func:`mevreport.analyze` (``runs``, ``stats``, ``label``, ...).
+
+    ``train_step=True`` also writes the training-step report to
+    ``train_filename`` / ``train_json_filename`` (see the module docstring);
+    ``self.train_report`` holds it.
     """
 
     def __init__(self, filename: str = "mevreport.html", json_filename: str | None = "mevreport.json", *,
                  inputs: Any = None, inputs_from_batch: Callable[[Any], Any] = default_inputs_from_batch,
-                 eval_mode: bool = True, **analyze_options: Any) -> None:
+                 eval_mode: bool = True, train_step: bool = False, train_filename: str = "mevreport-train.html",
+                 train_json_filename: str | None = "mevreport-train.json", **analyze_options: Any) -> None:
         super().__init__()
+        self.train_step = train_step
+        self.train_filename = train_filename
+        self.train_json_filename = train_json_filename
+        self.train_report: Report | None = None
+        self.train_paths: tuple[Path, ...] = ()
         self.filename = filename
         self.json_filename = json_filename
         self.inputs = inputs
@@ -81,8 +155,9 @@ class MevreportCallback(Callback):
         if self.inputs is not None:
             return self.inputs
         batch = _first_batch(trainer.val_dataloaders)
-        if batch is None and getattr(trainer, "datamodule", None) is not None:
-            batch = _first_batch(trainer.datamodule.val_dataloader())  # type: ignore[attr-defined]
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit; not in Trainer's type
+        if batch is None and datamodule is not None:
+            batch = _first_batch(datamodule.val_dataloader())
         if batch is not None:
             return self.inputs_from_batch(batch)
         return pl_module.example_input_array
@@ -111,6 +186,38 @@ class MevreportCallback(Callback):
             paths.append(report.save_json(log_dir / self.json_filename))
         self.report, self.paths = report, tuple(paths)
         rank_zero_info(f"mevreport: wrote {paths[0]}")
+        if self.train_step:
+            self._write_training_step(trainer, pl_module, log_dir)
+
+    def _train_batch(self, trainer: Trainer) -> Any:
+        batch = _first_batch(trainer.train_dataloader)
+        datamodule = getattr(trainer, "datamodule", None)
+        if batch is None and datamodule is not None:
+            batch = _first_batch(datamodule.train_dataloader())
+        return batch
+
+    def _write_training_step(self, trainer: Trainer, pl_module: LightningModule, log_dir: Path) -> None:
+        """One training step of a real train batch, the trainer's optimizer and ``training_step``'s loss."""
+        if not pl_module.automatic_optimization:
+            rank_zero_warn("MevreportCallback: manual optimization steps the optimizer inside training_step; "
+                           "no training-step report")
+            return
+        if not trainer.optimizers:
+            rank_zero_warn("MevreportCallback: the trainer has no optimizer; no training-step report")
+            return
+        batch = self._train_batch(trainer)
+        if batch is None:
+            rank_zero_warn("MevreportCallback: no train batch; no training-step report")
+            return
+        batch = trainer.strategy.batch_to_device(batch)
+        from ..api import analyze
+        options = {"name": type(pl_module).__name__, **self.analyze_options}
+        with train_mode(pl_module), _no_logging(pl_module):
+            report = analyze(_step_module(pl_module), (batch,), train=True, loss=training_step_loss(pl_module),
+                             optimizer=unwrap_optimizer(trainer.optimizers[0]), **options)
+        self.train_report = report
+        self.train_paths = write(report, log_dir, self.train_filename, self.train_json_filename)
+        rank_zero_info(f"mevreport: wrote {self.train_paths[0]}")
 
 
-__all__ = ["MevreportCallback", "default_inputs_from_batch"]
+__all__ = ["MevreportCallback", "default_inputs_from_batch", "training_step_loss"]

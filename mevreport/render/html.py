@@ -27,13 +27,16 @@ from .embed import SCRIPT_ID, json_for_script
 from .format import FILTERS
 from .graphview import build_view, view_data
 from .plots import all_plots
+from .training import TRAIN_WARNING_KINDS, training_context
+from .training_plots import gradient_flow, memory_stack
 
 _VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
 SCRIPTS = ("report.js", "graph.js")
+TRAINING_SCRIPTS = ("training.js",)  # only on pages with a training step: forward-only pages stay as they were
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
     "uncounted_op": "Uncounted op", "capture_note": "Capture note", "stats_failed": "Statistics failed",
-    "nan_discarded": "NaN / Inf, discarded",
+    "nan_discarded": "NaN / Inf, discarded", **TRAIN_WARNING_KINDS,
 }
 
 
@@ -72,9 +75,10 @@ def vis_assets() -> tuple[Markup, Markup]:
     return _inline_script(js), Markup(css.replace("</style", "<\\/style"))
 
 
-@functools.lru_cache(maxsize=1)
-def page_scripts() -> Markup:
-    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in SCRIPTS))
+@functools.lru_cache(maxsize=2)
+def page_scripts(training: bool = False) -> Markup:
+    names = SCRIPTS + (TRAINING_SCRIPTS if training else ())
+    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in names))
 
 
 def _share(value: float | None, total: float | None) -> float:
@@ -114,10 +118,14 @@ def module_rows(report: Report) -> list[dict[str, Any]]:
             "class_name": m.class_name, "depth": m.depth, "calls": m.calls, "nodes": m.nodes,
             "params": m.params, "macs": m.macs, "flops": m.flops, "latency_ms": m.latency_ms,
             "activation_bytes": m.activation_bytes, "has_children": m.path in has_children,
+            "backward_macs": m.backward_macs, "saved_activation_bytes": m.saved_activation_bytes,
+            "grad_bytes": m.grad_bytes,
             "share": {
                 "params": _share(m.params, report.totals.params), "macs": _share(m.macs, root.macs if root else None),
                 "latency": _share(m.latency_ms, root.latency_ms if root else None),
                 "bytes": _share(m.activation_bytes, root.activation_bytes if root else None),
+                "backward_macs": _share(m.backward_macs, root.backward_macs if root else None),
+                "saved": _share(m.saved_activation_bytes, root.saved_activation_bytes if root else None),
             },
         })
     return rows
@@ -153,8 +161,7 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
         _compute_card(report),
         {"label": "Peak activation memory", "value": fmt.nbytes(t.peak_activation_bytes),
          "detail": f"estimated from liveness{measured}", "href": "#plot-memory"},
-        {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
-         "detail": "params + grads + Adam states + activations", "href": None},
+        _training_card(report),
         {"label": "Forward latency", "value": latency["value"], "detail": latency["detail"], "href": "#plot-op_types"},
         {"label": "Executed ops", "value": f"{t.nodes:,}", "detail": f"{t.uncounted_nodes} without a cost rule",
          "href": "#ops"},
@@ -162,6 +169,19 @@ def summary_cards(report: Report) -> list[dict[str, Any]]:
          "detail": f"{count.notes} note{'s' if count.notes != 1 else ''}", "href": "#warnings",
          "alert": bool(count.warnings)},
     ]
+
+
+def _training_card(report: Report) -> dict[str, Any]:
+    """A forward-only report estimates training memory by a rule; a training step has its measured peak."""
+    t = report.totals
+    if report.training is None or t.train_peak_bytes is None:
+        return {"label": "Training memory (estimate)", "value": fmt.nbytes(t.training_memory_estimate_bytes),
+                "detail": "params + grads + Adam states + activations", "href": None}
+    measured = f", measured on device {fmt.nbytes(t.measured_train_peak_bytes)}" \
+        if t.measured_train_peak_bytes is not None else ""
+    return {"label": "Training step peak", "value": fmt.nbytes(t.train_peak_bytes),
+            "detail": f"params + grads + {report.training.optimizer.class_name} state + activations, by liveness"
+                      f"{measured}", "href": "#training"}
 
 
 def _compute_card(report: Report) -> dict[str, Any]:
@@ -199,6 +219,9 @@ def page_context(report: Report) -> dict[str, Any]:
     vis_js, vis_css = vis_assets()
     plots = all_plots(report)
     rows = module_rows(report)
+    training = training_context(report)
+    if training is not None:
+        training["plots"] = [gradient_flow(report), memory_stack(report)]
     return {
         "r": report,
         "title": report.title or report.model.name,
@@ -215,7 +238,8 @@ def page_context(report: Report) -> dict[str, Any]:
         "view": view_data(view),
         "vis_js": vis_js,
         "vis_css": vis_css,
-        "page_js": page_scripts(),
+        "page_js": page_scripts(training is not None),
+        "training": training,
     }
 
 

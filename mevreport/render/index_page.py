@@ -17,14 +17,17 @@ from typing import Any
 
 import jinja2
 
-from ..archive import TREND_METRICS, Archive, to_data
+from ..archive import Archive, to_data
 from .format import count, ms, nbytes
 
 _TITLES = {"params": "Parameters", "macs": "MACs", "flops": "FLOPs",
-           "peak_activation_bytes": "Peak activation memory", "latency_ms": "Latency (median)"}
+           "peak_activation_bytes": "Peak activation memory", "latency_ms": "Latency (median)",
+           "backward_macs": "Backward MACs", "train_peak_bytes": "Train step peak", "grad_bytes": "Gradient memory"}
 _FORMATS: dict[str, Callable[[Any], str]] = {
     "params": count, "macs": count, "flops": count,
     "peak_activation_bytes": lambda v: nbytes(None if v is None else int(v)), "latency_ms": ms,
+    "backward_macs": count, "train_peak_bytes": lambda v: nbytes(None if v is None else int(v)),
+    "grad_bytes": lambda v: nbytes(None if v is None else int(v)),
 }
 PLOTTED = ("params", "macs", "peak_activation_bytes", "latency_ms")
 
@@ -79,14 +82,17 @@ def page_context(archive: Archive, page_path: Path) -> dict[str, Any]:
     data = to_data(archive, page_path.parent)
     labels = [x_label(e) for e in data["entries"]]
     plots = []
-    for metric in PLOTTED:
+    train = tuple(data.get("train_metrics", ()))  # only those some report has: no empty training plots
+    for metric in PLOTTED + train:
         svg = trend_svg(metric, [e[metric] for e in data["entries"]], labels,
                         [e["latency_spread_ms"] for e in data["entries"]])
         plots.append({"title": _TITLES[metric], "svg": None if svg is None else jinja2.utils.markupsafe.Markup(svg)})
-    rows = [{**e, **{f"{m}_text": _FORMATS.get(m, str)(e[m]) for m in TREND_METRICS}} for e in data["entries"]]
+    metrics = archive.metrics()
+    rows = [{**e, **{f"{m}_text": _FORMATS.get(m, str)(e[m]) for m in metrics}} for e in data["entries"]]
     return {
         "title": f"mevreport archive: {archive.root.resolve().name or archive.root}",
         "root": str(archive.root), "rows": rows, "plots": plots, "skipped": data["skipped"], "data": data,
+        "train_columns": [{"key": f"{m}_text", "title": _TITLES[m]} for m in train],
     }
 
 

@@ -20,7 +20,11 @@ from .format import count, ms, nbytes, shape
 TOP_MODULES = 10
 _PUNCT = set(string.punctuation)
 _METRIC_NAMES = {"params": "Parameters", "macs": "MACs", "flops": "FLOPs",
-                 "peak_activation_bytes": "Peak activation memory", "latency_ms": "Latency"}
+                 "peak_activation_bytes": "Peak activation memory", "latency_ms": "Latency",
+                 "backward_macs": "Backward MACs", "backward_flops": "Backward FLOPs",
+                 "optimizer_flops": "Optimizer FLOPs", "grad_bytes": "Gradient memory",
+                 "optimizer_state_bytes": "Optimizer state", "saved_activation_bytes": "Saved activations",
+                 "train_peak_bytes": "Train step peak", "measured_train_peak_bytes": "Train peak (measured)"}
 
 
 def md_text(value: object) -> str:

@@ -176,8 +176,24 @@ def memory_timeline(report: Report) -> Plot:
         ax.set_xlabel("execution order (node id)")
         ax.set_ylim(0, timeline[peak_at] * 1.3 or 1)
         ax.grid(axis="y", color=GRID, alpha=0.3)
+        if report.training is not None:  # a training step: where backward and the optimizer step begin
+            _phase_marks(ax, report)
+            return Plot("memory", "Memory over execution order", _svg(fig),
+                        "Bytes of the storages the training step made (activations, gradients, optimizer state, "
+                        "temporaries) alive after each op, through forward, backward and the optimizer step; "
+                        "parameters, buffers and inputs excluded.")
         return Plot("memory", "Memory over execution order", _svg(fig),
                     "Estimated bytes of op outputs alive after each op (parameters and inputs excluded).")
+
+
+def _phase_marks(ax, report: Report) -> None:
+    """A dashed line and a label where each phase after the forward starts."""
+    for phase in ("backward", "optimizer"):
+        start = next((n.id for n in report.nodes if n.phase == phase), None)
+        if start is not None:
+            ax.axvline(start, color=GRID, linestyle="--", linewidth=1)
+            ax.text(start, 0.02, f" {phase}", transform=ax.get_xaxis_transform(), va="bottom", fontsize=8,
+                    color=GRID).set_parse_math(False)
 
 
 def activation_stats(report: Report) -> Plot:

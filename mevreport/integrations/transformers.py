@@ -1,0 +1,78 @@
+"""A Hugging Face ``transformers.TrainerCallback`` that writes a training-step report when training ends.
+
+    from mevreport.integrations.transformers import MevreportTrainerCallback
+    trainer = transformers.Trainer(model, args, train_dataset=ds, callbacks=[MevreportTrainerCallback()])
+
+At ``on_train_end`` the callback takes the first batch of the trainer's own
+train dataloader (collated and on the device, as the trainer feeds it) and
+runs :func:`mevreport.analyze` with ``train=True`` (DESIGN §6): the model's
+forward on that batch, the backward of the model's own ``.loss`` output (the
+batch carries ``labels``, as Hugging Face models expect; pass ``loss=`` for a
+model without one), and a step of the trainer's own optimizer.  The model,
+its gradients, the optimizer and the RNG are left as they were.  The report
+is written as ``mevreport-train.html`` and ``mevreport-train.json`` into
+``args.output_dir``; only the main process writes.  Requires ``transformers``
+and ``accelerate`` (``pip install 'mevreport[transformers]'``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+try:
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError("mevreport.integrations.transformers needs transformers: pip install 'mevreport[transformers]'") from exc
+
+from ..report import Report
+from ._train_step import first_batch, train_mode, unwrap_optimizer, write
+
+
+class MevreportTrainerCallback(TrainerCallback):
+    """Write the training-step report of a real train batch when ``Trainer.train`` ends.
+
+    ``filename`` and ``json_filename`` are relative to ``args.output_dir``
+    (or ``output_dir``) unless absolute; ``json_filename=None`` skips the
+    JSON.  ``inputs`` replaces the train batch; ``loss(outputs, inputs)``
+    replaces the model's ``.loss``.  ``analyze_options`` go to
+    :func:`mevreport.analyze` (``runs``, ``stats``, ``label``, ...).  The
+    last report is kept as ``self.report`` and its files as ``self.paths``.
+    """
+
+    def __init__(self, filename: str = "mevreport-train.html", json_filename: str | None = "mevreport-train.json",
+                 *, output_dir: str | Path | None = None, inputs: Any = None,
+                 loss: Callable[[Any, Any], Any] | None = None, **analyze_options: Any) -> None:
+        self.filename = filename
+        self.json_filename = json_filename
+        self.output_dir = output_dir
+        self.inputs = inputs
+        self.loss = loss
+        self.analyze_options = analyze_options
+        self.report: Report | None = None
+        self.paths: tuple[Path, ...] = ()
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     model: Any = None, optimizer: Any = None, train_dataloader: Any = None,
+                     **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        inputs = self.inputs if self.inputs is not None else first_batch(train_dataloader)
+        if model is None or optimizer is None or inputs is None:
+            missing = [n for n, v in (("model", model), ("optimizer", optimizer), ("train batch", inputs)) if v is None]
+            from transformers.utils import logging
+            logging.get_logger(__name__).warning(
+                "MevreportTrainerCallback: no %s at the end of training; no training-step report", ", ".join(missing))
+            return
+        from ..api import analyze
+        options = {"name": type(model).__name__, **self.analyze_options}
+        with train_mode(model):
+            report = analyze(model, inputs, train=True, loss=self.loss, optimizer=unwrap_optimizer(optimizer),
+                             **options)
+        self.report = report
+        self.paths = write(report, self.output_dir or args.output_dir or ".", self.filename, self.json_filename)
+        from transformers.utils import logging
+        logging.get_logger(__name__).info("mevreport: wrote %s", self.paths[0])
+
+
+__all__ = ["MevreportTrainerCallback"]
