@@ -256,13 +256,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from .gates import parse_gates
+    gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing (or importing torch)
+    md_path = None if args.markdown in (None, "-") else args.markdown
+    _check_outputs(args.output, md_path, inputs=(args.base, args.head))
     from .api import load
     from .diff import compare
     from .fileio import atomic_write_text
-    from .gates import evaluate_all, lower_bound_warnings, parse_gates
-    gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
-    md_path = None if args.markdown in (None, "-") else args.markdown
-    _check_outputs(args.output, md_path, inputs=(args.base, args.head))
+    from .gates import evaluate_all, lower_bound_warnings
     say = _progress(args.quiet)
     base, head = load(args.base), load(args.head)
     diff = compare(base, head, args.base, args.head)

@@ -27,6 +27,7 @@ def _imported_after(code: str) -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["report"], ["report", "--help"], ["diff", "a"],
+                                  ["diff", "a.json", "b.json", "--fail-if", "macs>"],
                                   ["frobnicate"]])
 def test_help_version_and_usage_errors_import_nothing_heavy(argv: list[str]) -> None:
     """What takes about 3 s is importing torch; these answers need none of it (timed in benchmarks/startup.py)."""
