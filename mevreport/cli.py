@@ -64,14 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--input-shape", action="append", default=[], metavar="SHAPE",
                      help="shape of a random input, like 1,3,224,224; repeat per positional input "
                           "(ONNX models: also NAME=1,3,224,224 per graph input)")
-    rep.add_argument("--input-dtype", default="float32", help="dtype of random inputs (default: %(default)s)")
+    rep.add_argument("--input-dtype", default="float32", metavar="DTYPE",
+                     help="dtype of random inputs: float32, float64, float16, bfloat16, int64, int32, int8, uint8 "
+                          "or bool; integers are drawn from [0, 100) (default: %(default)s)")
     rep.add_argument("--device", default=None, help="cpu, cuda, cuda:N or meta (default: where the model is)")
-    rep.add_argument("--capture", default="auto", choices=["auto", "dispatch", "export"])
+    rep.add_argument("--capture", default="auto", choices=["auto", "dispatch", "export"],
+                     help="how the executed graph is recorded: dispatch runs the model eagerly under a "
+                          "TorchDispatchMode; export traces it with torch.export; auto is dispatch for "
+                          "modules and export for .pt2 archives (default: %(default)s)")
     rep.add_argument("--no-stats", action="store_true", help="skip activation and weight statistics")
     rep.add_argument("--runs", type=int, default=3, help="timed runs for latency (0: no timing; default: %(default)s)")
     rep.add_argument("--onnx", dest="onnx_path", help="also export the model to this ONNX file")
-    rep.add_argument("-o", "--output", default=None, help="HTML path (default: <model name>.html)")
+    rep.add_argument("-o", "--output", default=None,
+                     help="HTML path; missing directories are created (default: <model class>.html, "
+                          "or <file stem>.html for .onnx/.pt2)")
     rep.add_argument("--json", dest="json_path", help="also write the JSON document here")
+    rep.add_argument("--trace", dest="trace_path", metavar="PATH",
+                     help="also write the measured op timeline as Chrome trace JSON (Perfetto, chrome://tracing)")
+    rep.add_argument("--csv", dest="csv_dir", metavar="DIR", help="also write ops.csv and modules.csv into DIR")
     rep.add_argument("--title", help="report title")
     rep.add_argument("--label", help="release label, e.g. v1.2.0 (used by 'mevreport index')")
     rep.add_argument("--train", action="store_true",
@@ -102,13 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
 _WRITTEN: list[str] = []  # files completed by this run, for an accurate message when interrupted
 
 
-def _write(report, html_path: str, json_path: str | None, say) -> None:
-    """Render both documents before writing either, so a rendering failure writes nothing."""
+def _extra_outputs(args: argparse.Namespace) -> tuple[str | None, ...]:
+    """The optional outputs of ``report``, for the checks before any work."""
+    trace = getattr(args, "trace_path", None)
+    csv_dir = getattr(args, "csv_dir", None)
+    if trace and getattr(args, "runs", 1) == 0:
+        raise UsageError("--trace draws measured latencies; with --runs 0 there are none (use --runs 1 or more)")
+    if csv_dir and Path(csv_dir).exists() and not Path(csv_dir).is_dir():
+        raise UsageError(f"--csv {csv_dir!r} is a file; give a directory (it is created if missing)")
+    csvs = tuple(str(Path(csv_dir) / name) for name in ("ops.csv", "modules.csv")) if csv_dir else ()
+    return (trace, *csvs)
+
+
+def _write(report, html_path: str, json_path: str | None, say, trace_path: str | None = None,
+           csv_dir: str | None = None) -> None:
+    """Render every document before writing any, so a rendering failure writes nothing."""
     from .fileio import atomic_write_texts
     from .render.html import render_html
     items: list[tuple[str | Path, str]] = [(html_path, render_html(report))]
     if json_path:
         items.append((json_path, report.to_json() + "\n"))
+    if trace_path:
+        from .render.trace import trace_json
+        items.append((trace_path, trace_json(report) + "\n"))
+    if csv_dir:
+        from .render.tables import csv_files
+        items.extend((Path(csv_dir) / name, text) for name, text in csv_files(report).items())
     paths = atomic_write_texts(items, written=_WRITTEN)  # both or neither, even on Ctrl-C
     say(f"wrote {paths[0]} ({paths[0].stat().st_size / 1e6:.2f} MB)")
     for p in paths[1:]:
@@ -174,12 +203,12 @@ def _report_onnx(args: argparse.Namespace) -> int:
         raise UsageError("--runs must be 0 or more")
     name = Path(args.model).stem
     output = args.output or f"{name}.html"
-    _check_outputs(output, args.json_path)
+    _check_outputs(output, args.json_path, *_extra_outputs(args))
     say = _progress(args.quiet)
     report = analyze_onnx(args.model, input_shapes=positional, named_shapes=named, device=args.device,
                           stats=not args.no_stats, runs=args.runs, title=args.title, label=args.label, name=name,
                           progress=say)
-    _write(report, output, args.json_path, say)
+    _write(report, output, args.json_path, say, args.trace_path, args.csv_dir)
     return EXIT_OK
 
 
@@ -235,7 +264,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     say = _progress(args.quiet)
     loaded = _load_for_device(load_model, args.model, args.device)
     output = args.output or f"{loaded.name}.html"
-    _check_outputs(output, args.json_path, args.onnx_path)
+    _check_outputs(output, args.json_path, args.onnx_path, *_extra_outputs(args))
     inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
@@ -251,18 +280,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         emit(f"mevreport: warning: ONNX export failed, report written without it: {report.onnx_export.error}")
     elif report.onnx_export is not None:
         say(f"wrote {report.onnx_export.path} ({report.onnx_export.exporter} exporter, opset {report.onnx_export.opset})")
-    _write(report, output, args.json_path, say)
+    _write(report, output, args.json_path, say, args.trace_path, args.csv_dir)
     return EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from .gates import parse_gates
+    gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing (or importing torch)
+    md_path = None if args.markdown in (None, "-") else args.markdown
+    _check_outputs(args.output, md_path, inputs=(args.base, args.head))
     from .api import load
     from .diff import compare
     from .fileio import atomic_write_text
-    from .gates import evaluate_all, lower_bound_warnings, parse_gates
-    gates = parse_gates(args.fail_if)  # a malformed gate fails before any reading or writing
-    md_path = None if args.markdown in (None, "-") else args.markdown
-    _check_outputs(args.output, md_path, inputs=(args.base, args.head))
+    from .gates import evaluate_all, lower_bound_warnings
     say = _progress(args.quiet)
     base, head = load(args.base), load(args.head)
     diff = compare(base, head, args.base, args.head)

@@ -33,15 +33,18 @@ def check_writable(path: str | Path) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise UsageError(f"output path {str(p)!r} is a directory; give a file name")
-    if parent.exists() and not parent.is_dir():
-        raise UsageError(f"cannot write {str(p)!r}: {str(parent)!r} is a file, not a directory; choose another -o path")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist; "
-                         f"create it or choose another path")
+    # Missing directories are created when the file is written (after the work, so a failed run
+    # creates none); here the nearest existing one must be a directory we can write in.
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot write {str(p)!r}: {str(existing)!r} is a file, not a directory; choose another -o path")
+    what = "a file" if existing == parent else "a directory"
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=existing)
     except OSError as exc:
-        raise UsageError(f"cannot write {str(p)!r}: cannot create a file in {str(parent)!r} "
+        raise UsageError(f"cannot write {str(p)!r}: cannot create {what} in {str(existing)!r} "
                          f"({_os_reason(exc)}); choose another path") from exc
     os.close(fd)
     os.unlink(probe)
@@ -123,6 +126,7 @@ def atomic_write_texts(items: list[tuple[str | Path, str]], written: list[str] |
         for p, (_, text) in zip(paths, items):
             current = p
             try:
+                p.parent.mkdir(parents=True, exist_ok=True)  # runs/exp1/report.html: as a user expects
                 fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
             except OSError as exc:
                 raise UsageError(f"cannot write {str(p)!r}: {_os_reason(exc)}") from exc

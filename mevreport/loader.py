@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import io
 import math
+import os
 import sys
 import warnings
 import zipfile
@@ -30,7 +31,7 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 class LoadedModel:
     module: nn.Module
     inputs: Any  # tensor, tuple of positional args, or dict of keyword args; None when none given
-    name: str
+    name: str  # the model class, or the archive file's stem: the default output name and title
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -125,6 +126,25 @@ def _import_file(path: Path) -> Any:
 
 
 def _import_module(dotted: str) -> Any:
+    """``pkg.module`` resolved from the current directory too, as ``python -m mevreport`` does.
+
+    A console script's ``sys.path`` starts at the script's directory, not the
+    current one, so ``mevreport report mymodels:build`` would not find
+    ``./mymodels.py`` that ``python -m mevreport`` finds; the current
+    directory is put first for the import only.
+    """
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return _import_module_here(dotted)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
+def _import_module_here(dotted: str) -> Any:
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:
@@ -269,9 +289,9 @@ def load_model(spec: str) -> LoadedModel:
         raise ModelLoadError(f"MODEL {spec!r} is a directory; {kinds}")
     if ":" not in spec and Path(spec).is_file() and Path(spec).stat().st_size == 0:
         raise ModelLoadError(f"MODEL {spec!r} is an empty file; {kinds}")
-    obj, name = resolve_callable(spec)
+    obj, _attr = resolve_callable(spec)
     if isinstance(obj, nn.Module):
-        return LoadedModel(obj, None, name)
+        return LoadedModel(obj, None, type(obj).__name__)
     if not callable(obj):
         raise ModelLoadError(f"{spec!r} names an object of type {type(obj).__name__}, not a callable; name the "
                              f"function that returns the torch.nn.Module")
@@ -281,9 +301,9 @@ def load_model(spec: str) -> LoadedModel:
         raise ModelLoadError(f"calling {spec!r} raised {one_line(exc, None)} "
                              f"(fix the callable; --debug shows the traceback)") from exc
     if isinstance(result, nn.Module):
-        return LoadedModel(result, None, name)
+        return LoadedModel(result, None, type(result).__name__)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module):
-        return LoadedModel(result[0], result[1], name)
+        return LoadedModel(result[0], result[1], type(result[0]).__name__)
     raise ModelLoadError(
         f"{spec!r} returned {type(result).__name__}; it must return a torch.nn.Module or (module, example_inputs)"
     )

@@ -21,7 +21,7 @@ def test_report_file_callable_with_inputs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert html.exists() and js.exists()
     d = _json(js)
-    assert d["model"] == {"name": "build_two_linear", "class_name": "TwoLinear"}
+    assert d["model"] == {"name": "TwoLinear", "class_name": "TwoLinear"}  # named after the class (issue 17)
     assert [n["op"] for n in d["nodes"]] == ["aten.t.default", "aten.addmm.default", "aten.relu.default",
                                              "aten.t.default", "aten.addmm.default"]
     assert [m["path"] for m in d["modules"]] == ["", "fc1", "act", "fc2"]
@@ -49,7 +49,7 @@ def test_input_shape_repeatable_with_int_dtype(tmp_path):
     r = run_cli("report", f"{MODELS}:build_pair_embed", "--input-shape", "1,3", "--input-shape", "2,3",
                 "--input-dtype", "int64", "--json", str(js), "--runs", "0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["build_pair_embed.html", "p.json"]  # default -o
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["PairEmbed.html", "p.json"]  # default -o: the model class
     d = _json(js)
     assert d["inputs"] == [{"name": "ids", "shape": [1, 3], "dtype": "int64"},
                            {"name": "other", "shape": [2, 3], "dtype": "int64"}]
