@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below
     from .api import analyze, generate, load
     from .report import Report
 
-_LAZY = {"analyze": ".api", "generate": ".api", "load": ".api", "Report": ".report"}
+_LAZY = {"analyze": ".api", "generate": ".api", "load": ".api", "Report": ".api"}  # via the API, which installs its renderers
 
 __all__ = ["MevreportError", "Report", "__version__", "analyze", "generate", "load"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 
 import torch
 
@@ -155,7 +156,7 @@ def _warnings(graph: Graph, nodes: list[ReportNode], uncounted: Counter) -> list
     return out
 
 
-def _stats_or_none(stats: dict[int, TensorStats], node_id: int) -> TensorStats | None:
+def _stats_or_none(stats: Mapping[int, TensorStats], node_id: int) -> TensorStats | None:
     return stats.get(node_id)
 
 

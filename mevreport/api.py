@@ -22,7 +22,25 @@ def _render_html(report: Report) -> str:
     return html.render_html(report)
 
 
-_report_module.set_html_renderer(_render_html)
+def _render_notebook(report: Report) -> str:
+    from .render import html, notebook
+    return notebook.notebook_html(report, html.render_html(report))
+
+
+def _render_trace(report: Report) -> str:
+    from .render import trace
+    return trace.trace_json(report)
+
+
+def _render_csv(report: Report) -> dict[str, str]:
+    from .render import tables
+    return tables.csv_files(report)
+
+
+for _kind, _render in (("html", _render_html), ("notebook", _render_notebook), ("trace", _render_trace),
+                       ("csv", _render_csv)):
+    _report_module.set_renderer(_kind, _render)
+
 
 def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | torch.device | None = None,
             capture: str = "auto", stats: bool = True, title: str | None = None, *,

@@ -257,6 +257,28 @@ class Report:
         from .fileio import atomic_write_text
         return atomic_write_text(path, _html_renderer()(self))
 
+    def save_trace(self, path: str | Path) -> Path:
+        """The measured op timeline as Chrome trace JSON (Perfetto, ``chrome://tracing``)."""
+        from .fileio import atomic_write_text
+        return atomic_write_text(path, _renderer("trace")(self) + "\n")
+
+    def save_csv(self, directory: str | Path) -> list[Path]:
+        """``ops.csv`` and ``modules.csv`` in ``directory`` (created if missing), written as one step."""
+        from .fileio import atomic_write_texts
+        files = _renderer("csv")(self)
+        return atomic_write_texts([(Path(directory) / name, text) for name, text in files.items()])
+
+    def _repr_html_(self) -> str:
+        """A notebook cell ending in a Report shows the report (framed: see render/notebook.py)."""
+        return str(_renderer("notebook")(self))
+
+    def __repr__(self) -> str:
+        """One line: the dataclass repr of a report runs to thousands of characters."""
+        t = self.totals
+        macs = "MACs not counted" if t.macs is None else f"{t.macs:,} MACs"
+        return (f"<mevreport.Report {self.model.name!r} ({self.model.class_name}): {t.params:,} params, "
+                f"{len(self.nodes):,} ops, {macs}>")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         """The report of a plain JSON document, checked as ``mevreport.load`` checks it
@@ -273,21 +295,33 @@ class Report:
         return report_adapter().validate_json(text, strict=True)
 
 
-# The page is drawn by the render stage, which this data module must not import (issue 13).
-# mevreport/api.py puts its renderer here when it is imported, and package mevreport's
-# __init__ imports it, so it is set before any ``mevreport.report`` can be imported.
-_HTML_RENDERER: list[Callable[[Report], str]] = []
+# Pages, traces and tables are drawn by the render stage, which this data module must not
+# import (issue 13).  mevreport/api.py installs the renderers here when it is imported, and
+# package mevreport resolves ``Report`` through it, so they are set before a Report is used.
+_RENDERERS: dict[str, Callable[[Report], Any]] = {}
+RENDERER_KINDS = ("html", "notebook", "trace", "csv")
+
+
+def set_renderer(kind: str, render: Callable[[Report], Any]) -> None:
+    """Install how a report becomes a page (``html``), a notebook cell (``notebook``), a Chrome
+    trace (``trace``) or its CSV tables (``csv``: file name -> text); called by the API layer."""
+    if kind not in RENDERER_KINDS:
+        raise ValueError(f"unknown renderer kind {kind!r}")
+    _RENDERERS[kind] = render
 
 
 def set_html_renderer(render: Callable[[Report], str]) -> None:
-    """Install how ``Report.save_html`` draws the page (called once, by the API layer)."""
-    _HTML_RENDERER[:] = [render]
+    set_renderer("html", render)
+
+
+def _renderer(kind: str) -> Callable[[Report], Any]:
+    if kind not in _RENDERERS:
+        raise RuntimeError(f"no {kind} renderer installed: import mevreport (its API installs them)")
+    return _RENDERERS[kind]
 
 
 def _html_renderer() -> Callable[[Report], str]:
-    if not _HTML_RENDERER:
-        raise RuntimeError("no HTML renderer installed: import mevreport (its API installs one)")
-    return _HTML_RENDERER[0]
+    return _renderer("html")
 
 
 def _to_plain(value: Any) -> Any:

@@ -242,6 +242,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
                     data_dependent: bool = False) -> CaptureParts:
     """Capture by running under the :class:`OpRecorder` (the default method)."""
     names = TensorNames()
+    fake_ctx: contextlib.AbstractContextManager[Any]
     if fake:
         run, fake_ctx, state, args, kwargs = fake_runner(model, args, kwargs, dev, data_dependent)
         for pname, t in state.items():

@@ -11,6 +11,7 @@ generation 0.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -117,7 +118,7 @@ def batch_norm_cost(node: Node) -> Symbols:
     return {"x": in_numel(node), "training": training}
 
 
-def _window(kernel: object, ndim: int) -> int:
+def _window(kernel: Any, ndim: int) -> int:
     if isinstance(kernel, (tuple, list)):
         ks = list(kernel) if len(kernel) > 1 else list(kernel) * ndim
         return math.prod(ks)

@@ -139,7 +139,7 @@ def tensor_args(node: Node) -> list[TensorMeta]:
     return found
 
 
-def arg(node: Node, index: int, name: str, default: object = None) -> object:
+def arg(node: Node, index: int, name: str, default: Any = None) -> Any:  # an op's scalars: int, list, ...
     """Positional argument ``index`` or keyword ``name``."""
     if index < len(node.args):
         return node.args[index]

@@ -136,7 +136,7 @@ def scatter_backward_cost(node: Node) -> Cost:
 def avg_pool_backward_cost(node: Node) -> Cost:
     kernel = arg(node, 2, "kernel_size")
     ndim = 2 if "2d" in node.op else 3
-    ks = list(kernel) if isinstance(kernel, (tuple, list)) else [int(kernel)]  # type: ignore[call-overload]
+    ks = list(kernel) if isinstance(kernel, (tuple, list)) else [int(kernel)]
     return Cost(0, _grad_numel(node) * math.prod(ks if len(ks) > 1 else ks * ndim))
 
 

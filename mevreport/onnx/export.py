@@ -149,7 +149,8 @@ def export_onnx(model: nn.Module, inputs: Any, path: str | Path) -> OnnxExport:
             os.replace(f, parent / f.name)
         if errors:
             notes.append(errors[0])
-        return OnnxExport(path=str(target), exporter=exporter, opset=opset, error=None, notes=tuple(notes))
+        return OnnxExport(path=str(target), exporter=exporter,  # type: ignore[arg-type]  # "dynamo" or "torchscript", chosen above
+                          opset=opset, error=None, notes=tuple(notes))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
