@@ -158,6 +158,52 @@ var mevreport = (function () {
     };
   })();
 
+  /* ---------- search: one matcher for the graph and the op table ---------- */
+  /* What a fused kernel computes, so "softmax" finds scaled_dot_product_attention (keys: op short names). */
+  var SYNONYMS = {
+    scaled_dot_product_attention: "softmax attention sdpa matmul bmm",
+    _scaled_dot_product_flash_attention: "softmax attention sdpa flash matmul",
+    _scaled_dot_product_efficient_attention: "softmax attention sdpa matmul",
+    _scaled_dot_product_flash_attention_for_cpu: "softmax attention sdpa flash matmul",
+    _softmax: "softmax", _log_softmax: "log_softmax softmax",
+    native_layer_norm: "layer_norm layernorm normalization", layer_norm: "layernorm normalization",
+    native_batch_norm: "batch_norm batchnorm normalization", _native_batch_norm_legit_no_training: "batch_norm batchnorm normalization",
+    _native_batch_norm_legit: "batch_norm batchnorm normalization", native_group_norm: "group_norm groupnorm normalization",
+    addmm: "linear matmul gemm", mm: "matmul gemm", bmm: "matmul", linear: "matmul gemm",
+    convolution: "conv conv2d conv1d", silu: "swish", embedding: "lookup gather"
+  };
+  var classes = {};
+  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
+  var hayCache = {};
+  function hay(n) {
+    var h = hayCache[n.id];
+    if (h !== undefined) return h;
+    var parts = [n.op, n.module_path], p = n.module_path ? n.module_path.split(".") : [];
+    for (var i = 1; i <= p.length; i++) { var c = classes[p.slice(0, i).join(".")]; if (c) parts.push(c); }
+    parts.push(SYNONYMS[opShort(n.op)] || "");
+    n.outputs.forEach(function (o) { parts.push("[" + o.shape.join("x") + "]"); });
+    h = hayCache[n.id] = parts.join(" ").toLowerCase();
+    return h;
+  }
+  /* A predicate over ops for a query: every word must occur in the op, its module path, a class on that
+   * path, its output shapes (typed with x or \u00d7) or what its fused kernel computes. */
+  api.opMatcher = function (query) {
+    var words = String(query).toLowerCase().replace(/\u00d7/g, "x").replace(/(\d)\s*x\s*(?=\d)/g, "$1x").trim().split(/\s+/)
+      .filter(function (w) { return w; });
+    /* a shape word matches whole dimensions: "2x8" finds [1x2x8] but not [12x80]; brackets pin the ends */
+    var tests = words.map(function (w) {
+      var m = /^(\[?)(\d+(?:x\d+)*)(\]?)$/.exec(w);
+      if (!m || (m[2].indexOf("x") < 0 && !m[1] && !m[3])) return function (h) { return h.indexOf(w) >= 0; };
+      var re = new RegExp((m[1] ? "\\[" : "[\\[x]") + m[2] + (m[3] ? "\\]" : "[\\]x]"));
+      return function (h) { return re.test(h); };
+    });
+    return function (n) {
+      var h = hay(n);
+      for (var i = 0; i < tests.length; i++) if (!tests[i](h)) return false;
+      return true;
+    };
+  };
+
   /* ---------- op table: client-side, paged ---------- */
   (function opTable() {
     var PAGE = 100;
@@ -188,15 +234,11 @@ var mevreport = (function () {
     }
     var sortKey = "id", sortAsc = true;
     function apply() {
-      var q = search.value.trim().toLowerCase(), t = typeSel.value, m = modIn.value.trim();
+      var q = search.value.trim(), t = typeSel.value, m = modIn.value.trim(), match = api.opMatcher(q);
       view = nodes.filter(function (n) {
         if (t && opShort(n.op) !== t) return false;
         if (m && !(n.module_path === m || n.module_path.indexOf(m + ".") === 0 || (m.slice(-1) === "." && n.module_path.indexOf(m) === 0))) return false;
-        if (q) {
-          var hay = (n.op + " " + n.module_path + " " + n.outputs.map(function (o) { return shape(o.shape); }).join(" ")).toLowerCase();
-          if (hay.indexOf(q) < 0) return false;
-        }
-        return true;
+        return !q || match(n);
       });
       if (!(sortKey === "id" && sortAsc)) view = view.slice().sort(function (a, b) { return compare(key(a, sortKey), key(b, sortKey), sortAsc); });
       draw();
@@ -230,7 +272,8 @@ var mevreport = (function () {
         cell(tr, s ? String(s.nan_count + s.inf_count) : "\u2014", true);
         tbody.appendChild(tr);
       });
-      countEl.textContent = view.length.toLocaleString("en-US") + " of " + nodes.length.toLocaleString("en-US") + " ops";
+      countEl.textContent = view.length.toLocaleString("en-US") + " of " + nodes.length.toLocaleString("en-US") + " ops"
+        + (nodes.length && !view.length ? ": no match" : "");
       pageEl.textContent = "page " + (page + 1) + " of " + pages;
       document.getElementById("op-prev").disabled = page === 0;
       document.getElementById("op-next").disabled = page >= pages - 1;
