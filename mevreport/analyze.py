@@ -7,7 +7,9 @@ sum of its nodes' and the root's is the total.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
+from typing import Any
 
 from .costs import cost_of
 from .flow import input_dependent, non_finite_origins, reaching_output
@@ -161,6 +163,31 @@ def _stats_or_none(stats: dict[int, TensorStats], node_id: int) -> TensorStats |
     return stats.get(node_id)
 
 
+def _json_safe(value: Any) -> Any:
+    """A scalar or list of scalars as JSON keeps it (lists, not tuples, so a loaded report compares equal), else None."""
+    if isinstance(value, bool) or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        items = [_json_safe(v) for v in value]
+        return items if all(i is not None for i in items) else None
+    return None  # a tensor (TensorMeta), None, anything else: not an argument the reader sets
+
+
+def op_args(n: Node) -> dict[str, Any]:
+    """The op's non-tensor arguments by schema name: what the details panel lists (kernel, stride, dim...)."""
+    out: dict[str, Any] = {}
+    named = list(zip(n.arg_names, n.args)) + list(n.kwargs)
+    for name, value in named:
+        safe = _json_safe(value)
+        if safe is not None and name not in out:
+            out[name] = safe
+        elif name == "weight" and n.op.startswith("aten.convolution") and hasattr(value, "shape"):
+            out["kernel"] = list(value.shape[2:])  # the kernel is the weight's spatial shape, not an argument
+    return out
+
+
 def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, tool_version: str,
                   title: str | None = None, label: str | None = None) -> Report:
     """Build the report from a captured graph (pure)."""
@@ -175,7 +202,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
             id=n.id, op=n.op, module_path=n.module_path, inputs=n.inputs, outputs=n.outputs,
             macs=cost.macs if cost else None, flops=cost.flops if cost else None, output_bytes=n.output_bytes,
             latency_ms=m.node_latency_ms.get(n.id), stats=_stats_or_none(m.node_stats, n.id),
-            module_call=n.module_call, uncounted=cost is None,
+            module_call=n.module_call, uncounted=cost is None, args=op_args(n),
         ))
 
     # A module's latency is the sum of its ops' times, so only a module whose every op was

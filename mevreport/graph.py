@@ -54,6 +54,7 @@ class Node:
     kwargs: tuple[tuple[str, ArgValue], ...] = ()
     param_inputs: tuple[str, ...] = ()
     input_names: tuple[str, ...] = ()
+    arg_names: tuple[str, ...] = ()  # the schema's names of ``args``, position by position (empty: unknown)
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:

@@ -108,6 +108,9 @@ class ReportNode:
     stats: TensorStats | None
     module_call: int = 0
     uncounted: bool = False
+    # the op's non-tensor arguments by schema name (kernel, stride, padding, dim, ...); omitted from
+    # the JSON when empty, so documents of ops without any stay as they were
+    args: dict[str, Any] = field(default_factory=dict, metadata={"omit_empty": True})
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,8 @@ class Report:
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.metadata.get("omit_empty") and not getattr(value, f.name))}
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
     if isinstance(value, dict):

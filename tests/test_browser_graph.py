@@ -251,6 +251,13 @@ def test_panel_links_inputs_and_consumers(browser, pages):  # noqa: F811
     links = panel.locator("[data-goto-graph]")
     assert sorted(int(a) for a in links.evaluate_all("as => as.map(a => a.dataset.gotoGraph)")) == sorted(
         list(addmm.inputs) + [n.id for n in report.nodes if addmm.id in n.inputs])
+    conv = next(n for n in report.nodes if n.op == "aten.convolution.default")
+    p.page.evaluate(f"mevreport.select({conv.id})")
+    pairs = panel.locator("dl").first.evaluate(
+        "d => Array.from(d.querySelectorAll('dt')).map(t => [t.textContent, t.nextElementSibling.textContent])")
+    assert ["stride", "[1,1]"] in pairs and ["groups", "1"] in pairs and ["kernel", "[3,3]"] in pairs
+    assert ["class", "Conv2d"] not in pairs and any(k == "module" and "Conv2d" in v for k, v in pairs)
+    p.page.evaluate(f"mevreport.select({addmm.id})")
     first_input = addmm.inputs[0]
     panel.locator(f"[data-goto-graph='{first_input}']").first.click()
     assert p.page.evaluate("mevreport.graph.selected()") == f"n{first_input}"
