@@ -165,7 +165,7 @@ def _stats_or_none(stats: dict[int, TensorStats], node_id: int) -> TensorStats |
 
 def _json_safe(value: Any) -> Any:
     """A scalar or list of scalars as JSON keeps it (lists, not tuples, so a loaded report compares equal), else None."""
-    if isinstance(value, bool) or isinstance(value, (int, str)):
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
