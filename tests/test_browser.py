@@ -216,8 +216,7 @@ def test_module_tree_sorts_within_parents_and_collapses(browser, reports):
     path, _report = reports["small"]
     p = Page(browser, path)
     head = p.page.locator("#module-table th[data-sort='params']")
-    head.click()
-    head.click()  # second click: descending
+    head.click()  # a number: largest first on the first click
     assert head.get_attribute("aria-sort") == "descending"
     order = p.page.eval_on_selector_all("#module-table tbody tr", "rows => rows.map(r => r.dataset.path)")
     # root, then its children by params (blocks 816 > conv 108 > head 85 > bn 8), each child's subtree under it

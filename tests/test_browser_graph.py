@@ -274,3 +274,21 @@ def test_colour_legend_has_labelled_quantile_bins(browser, pages):  # noqa: F811
     assert all("\u2013" in t for t in text[:-1]) and text[-1].endswith("+")
     assert len(counted) >= 2
     p.page.close()
+
+
+def test_flat_ranking_across_depths_descending(browser, pages):  # noqa: F811
+    p, report = _open(browser, pages, "deep")
+    by_macs = sorted((m for m in report.modules if m.path and m.macs is not None), key=lambda m: (-m.macs, m.path))
+    rows = p.page.eval_on_selector_all("#rank-table tbody tr", "rs => rs.map(r => r.cells[1].textContent)")
+    assert rows == [m.path for m in by_macs[:10]]
+    assert rows[0] == "layers"  # the Sequential holding every layer: depth 1 outranks each of its children
+    p.page.select_option("#rank-n", "100")
+    p.page.select_option("#rank-by", "bytes")
+    paths = p.page.eval_on_selector_all("#rank-table tbody tr", "rs => rs.map(r => r.cells[1].textContent)")
+    want = sorted((m for m in report.modules if m.path), key=lambda m: (-m.activation_bytes, m.path))[:100]
+    assert paths == [m.path for m in want]
+    depths = {m.depth for m in want}
+    assert len(depths) >= 2  # a flat ranking: modules of several depths side by side
+    p.page.click("#module-table th[data-sort='macs']")  # numbers: largest first on the first click
+    assert p.page.locator("#module-table th[data-sort='macs']").get_attribute("aria-sort") == "descending"
+    p.page.close()

@@ -73,8 +73,11 @@ var mevreport = (function () {
     var heads = table.querySelectorAll("th[data-sort]");
     heads.forEach(function (th) {
       th.tabIndex = 0;
+      /* numbers rank largest first on the first click, names A to Z */
+      var textual = ["path", "class", "op", "module", "id"].indexOf(th.getAttribute("data-sort")) >= 0;
       function go() {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
+        var now = th.getAttribute("aria-sort");
+        var asc = now ? now !== "ascending" : textual;
         heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", asc ? "ascending" : "descending");
         onSort(th.getAttribute("data-sort"), asc);
@@ -203,6 +206,40 @@ var mevreport = (function () {
       return true;
     };
   };
+
+  /* ---------- flat ranking: the top N modules at any depth by one figure ---------- */
+  (function ranking() {
+    var by = document.getElementById("rank-by"), nSel = document.getElementById("rank-n"), table = document.getElementById("rank-table");
+    if (!by) return;
+    var zero = {};  /* a module's zero fraction: that of its last op with statistics, as the graph shows it */
+    doc.nodes.forEach(function (n) {
+      if (!n.stats) return;
+      var p = n.module_path ? n.module_path.split(".") : [];
+      for (var i = 1; i <= p.length; i++) zero[p.slice(0, i).join(".")] = n.stats.zero_fraction;
+    });
+    var FIG = {
+      macs: [function (m) { return m.macs; }, count], flops: [function (m) { return m.flops; }, count],
+      latency: [function (m) { return m.latency_ms; }, ms], bytes: [function (m) { return m.activation_bytes; }, nbytes],
+      zero: [function (m) { return m.path in zero ? zero[m.path] : null; }, pct]
+    };
+    function draw() {
+      var f = FIG[by.value], tbody = table.tBodies[0], rows = doc.modules.filter(function (m) { return m.path && f[0](m) !== null; });
+      rows.sort(function (a, b) { return f[0](b) - f[0](a) || a.path.localeCompare(b.path); });
+      tbody.textContent = "";
+      rows.slice(0, Number(nSel.value)).forEach(function (m, i) {
+        var tr = el("tr"), a = el("a");
+        tr.appendChild(el("td", String(i + 1), "n"));
+        var td = el("td"); a.appendChild(el("code", m.path)); a.href = "#graph-section"; a.className = "plain";
+        a.setAttribute("data-goto-module", m.path); td.appendChild(a); tr.appendChild(td);
+        tr.appendChild(el("td", m.class_name)); tr.appendChild(el("td", String(m.depth), "n"));
+        tr.appendChild(el("td", f[1](f[0](m)), "n"));
+        tbody.appendChild(tr);
+      });
+      if (!rows.length) { var tr = el("tr"), td = el("td", "Not measured for this model.", "muted"); td.colSpan = 5; tr.appendChild(td); tbody.appendChild(tr); }
+    }
+    by.addEventListener("change", draw); nSel.addEventListener("change", draw);
+    draw();
+  })();
 
   /* ---------- op table: client-side, paged ---------- */
   (function opTable() {
