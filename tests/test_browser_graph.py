@@ -292,3 +292,23 @@ def test_flat_ranking_across_depths_descending(browser, pages):  # noqa: F811
     p.page.click("#module-table th[data-sort='macs']")  # numbers: largest first on the first click
     assert p.page.locator("#module-table th[data-sort='macs']").get_attribute("aria-sort") == "descending"
     p.page.close()
+
+
+def test_print_gives_the_whole_graph_and_every_row(browser, pages):  # noqa: F811
+    from PIL import Image
+    p, report = _open(browser, pages, "deep")
+    assert p.page.locator("#op-table tbody tr").count() == 100  # paged on screen
+    p.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    assert p.page.locator("#op-table tbody tr").count() == len(report.nodes) == 282
+    assert p.page.locator("#module-table tbody tr:not([hidden])").count() == len(report.modules)
+    src = p.page.locator("#graph-print").get_attribute("src")
+    size = p.page.evaluate("mevreport.graph.exportSize()")
+    img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+    assert img.size == (size["width"], size["height"])
+    p.page.emulate_media(media="print")
+    assert p.page.locator("#graph-print").is_visible() and p.page.locator("#graph").is_hidden()
+    p.page.emulate_media(media="screen")
+    p.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert p.page.locator("#op-table tbody tr").count() == 100
+    assert p.page.locator("#graph-print").is_hidden()
+    p.page.close()

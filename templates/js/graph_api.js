@@ -233,6 +233,12 @@
     depthSel.value = firstDepth === null ? "all" : String(firstDepth); setView(G.openForDepth(firstDepth), false); showPanel(null);
   });
   api.onTheme = U.redraw;
+  /* print gives the whole graph as one image, not the view on screen */
+  window.addEventListener("beforeprint", function () {
+    var img = document.getElementById("graph-print");
+    if (!img) { img = document.createElement("img"); img.id = "graph-print"; img.alt = "the whole graph"; document.querySelector(".graph-wrap").before(img); }
+    img.src = exportPNG();
+  });
 
   api.showNodeInGraph = function (id) {
     if (!byId[id]) return;

@@ -140,6 +140,8 @@ var mevreport = (function () {
     });
     var depthSel = document.getElementById("tree-depth");
     depthSel.addEventListener("change", function () { toDepth(Number(depthSel.value)); });
+    window.addEventListener("beforeprint", function () { toDepth(99); });  /* print shows the whole tree */
+    window.addEventListener("afterprint", function () { toDepth(Number(depthSel.value)); });
     toDepth(Number(depthSel.value));
     bindSort(table, function (key, asc) {
       var numeric = key !== "path" && key !== "class";
@@ -243,7 +245,7 @@ var mevreport = (function () {
 
   /* ---------- op table: client-side, paged ---------- */
   (function opTable() {
-    var PAGE = 100;
+    var PAGE = 100, SCREEN_PAGE = 100;
     var table = document.getElementById("op-table");
     var tbody = table.tBodies[0];
     var search = document.getElementById("op-search"), typeSel = document.getElementById("op-type");
@@ -320,6 +322,9 @@ var mevreport = (function () {
     document.getElementById("op-prev").addEventListener("click", function () { page--; draw(); });
     document.getElementById("op-next").addEventListener("click", function () { page++; draw(); });
     bindSort(table, function (k, asc) { sortKey = k; sortAsc = asc; page = 0; apply(); });
+    /* print gives every row, not the page on screen */
+    window.addEventListener("beforeprint", function () { PAGE = Math.max(1, view.length); page = 0; draw(); });
+    window.addEventListener("afterprint", function () { PAGE = SCREEN_PAGE; draw(); });
     api.showOp = function (id) {
       search.value = ""; typeSel.value = ""; modIn.value = ""; highlight = id;
       apply();
