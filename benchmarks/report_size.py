@@ -5,7 +5,7 @@
 Prints one line per measurement and writes the reports to --out.  Not a
 test: timings depend on the machine (and on whatever else shares its CPU).
 Time to first draw is taken in the page itself: ``performance.now()`` at
-vis-network's first ``afterDrawing`` event (milliseconds since navigation
+the graph's first canvas frame, ``mevreport.firstDraw`` (milliseconds since navigation
 start), in headless Chromium.
 """
 from __future__ import annotations

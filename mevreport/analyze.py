@@ -8,14 +8,16 @@ sum of its nodes' and the root's is the total.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from .costs import cost_of
 from .flow import input_dependent, non_finite_origins, reaching_output
-from .graph import Graph, Node, TensorStats, op_short
+from .graph import Graph, Node, TensorStats, frozen_map, op_short
 from .modpath import prefixes
 from .report import (
     SCHEMA_VERSION,
@@ -160,6 +162,31 @@ def _stats_or_none(stats: Mapping[int, TensorStats], node_id: int) -> TensorStat
     return stats.get(node_id)
 
 
+def _json_safe(value: Any) -> Any:
+    """A scalar, or a flat tuple of scalars (a loaded report reads JSON arrays back as tuples), else None."""
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        items = tuple(_json_safe(v) for v in value)
+        return items if all(i is not None and not isinstance(i, tuple) for i in items) else None
+    return None  # a tensor (TensorMeta), None, anything else: not an argument the reader sets
+
+
+def op_args(n: Node) -> Mapping[str, Any]:
+    """The op's non-tensor arguments by schema name: what the details panel lists (kernel, stride, dim...)."""
+    out: dict[str, Any] = {}
+    named = list(zip(n.arg_names, n.args)) + list(n.kwargs)
+    for name, value in named:
+        safe = _json_safe(value)
+        if safe is not None and name not in out:
+            out[name] = safe
+        elif name == "weight" and n.op.startswith("aten.convolution") and hasattr(value, "shape"):
+            out["kernel"] = tuple(value.shape[2:])  # the kernel is the weight's spatial shape, not an argument
+    return frozen_map(out)
+
+
 def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, tool_version: str,
                   title: str | None = None, label: str | None = None) -> Report:
     """Build the report from a captured graph (pure)."""
@@ -174,7 +201,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
             id=n.id, op=n.op, module_path=n.module_path, inputs=n.inputs, outputs=n.outputs,
             macs=cost.macs if cost else None, flops=cost.flops if cost else None, output_bytes=n.output_bytes,
             latency_ms=m.node_latency_ms.get(n.id), stats=_stats_or_none(m.node_stats, n.id),
-            module_call=n.module_call, uncounted=cost is None,
+            module_call=n.module_call, uncounted=cost is None, args=op_args(n),
             phase=n.phase if graph.train is not None else None,
         ))
     # a training step's backward and optimizer ops have their own totals (analyze_train.py)

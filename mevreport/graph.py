@@ -85,6 +85,7 @@ class Node:
     # node whose autograd node it ran in (-1: none, e.g. gradient accumulation or the seed gradient)
     phase: str = "forward"
     grad_of: int = -1
+    arg_names: tuple[str, ...] = ()  # the schema's names of ``args``, position by position (empty: unknown)
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:

@@ -14,9 +14,10 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 from annotated_types import Ge
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
 SCHEMA_VERSION: Final = 1
+ArgScalar = bool | int | float | str  # an op argument the report keeps (ReportNode.args)
 
 # Fields added for the training step (DESIGN §6) are left out of the document
 # while they hold their default (a forward-only report), so forward-only
@@ -149,6 +151,10 @@ class ReportNode:
     module_call: Count = 0
     uncounted: bool = False
     phase: str | None = field(default=None, metadata=OMIT_DEFAULT)  # "forward" | "backward" | "optimizer"; absent (None) means forward
+    # the op's non-tensor arguments by schema name (kernel, stride, padding, dim, ...); omitted from
+    # the JSON when empty, so documents of ops without any stay as they were
+    args: Mapping[str, ArgScalar | tuple[ArgScalar, ...]] = field(default_factory=lambda: MappingProxyType({}),
+                                                                  metadata={"omit_empty": True})
 
 
 @dataclass(frozen=True)
@@ -331,11 +337,13 @@ def _to_plain(value: Any) -> Any:
             v = getattr(value, f.name)
             if f.metadata.get("omit_default") and (v is None if f.default is None else v == f.default):
                 continue
+            if f.metadata.get("omit_empty") and not v:
+                continue
             out[f.name] = _to_plain(v)
         return out
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):  # NaN and infinities are not JSON
         return None

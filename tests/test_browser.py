@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import mevreport
-from mevreport.render.graphview import build_view, layout, units_for
 
 from . import models_report as M
 from .conftest import CHROMIUM, require_browser
@@ -65,10 +64,9 @@ class Page:
     def unit_position(self, key: str) -> dict:
         """Where a graph box's centre is inside #graph, after bringing it into view."""
         self.page.locator("#graph").scroll_into_view_if_needed()
-        self.page.evaluate(f"mevreport.graph.network.focus({key!r}, {{scale: 1, animation: false}})")
-        return self.page.evaluate(
-            f"(() => {{ const n = mevreport.graph.network; const p = n.getPositions([{key!r}])[{key!r}];"
-            f" return n.canvasToDOM(p); }})()")
+        self.page.evaluate(f"mevreport.graph.focus({key!r}, 1)")
+        self.page.wait_for_timeout(50)  # one animation frame: the box is drawn where the camera put it
+        return self.page.evaluate(f"mevreport.graph.screen({key!r})")
 
     def click_unit(self, key: str) -> None:
         """A real mouse click on the centre of a graph box."""
@@ -87,7 +85,7 @@ def test_offline_error_free_and_graph_drawn(browser, reports):
     assert p.external_requests() == []
     assert p.errors == []
     assert p.page.evaluate("mevreport.graph.units().length") == len(report.nodes)  # 17 ops <= 250: one box each
-    png = p.page.locator("#graph canvas").screenshot()
+    png = p.page.locator("#graph canvas:not(.minimap)").screenshot()
     assert _colours(png) > 20, "graph canvas looks blank"
     # the op table is drawn client-side from the embedded document: one row per op on the first page
     assert p.page.locator("#op-table tbody tr").count() == len(report.nodes)
@@ -147,25 +145,10 @@ def test_hostile_names_stay_text(browser, reports):
     p.page.close()
 
 
-def test_client_layout_matches_python(browser, reports):
-    path, report = reports["deep"]
-    view = build_view(report)
-    assert view.depth is not None  # 282 ops: modules start collapsed
-    p = Page(browser, path)
-    js = p.page.evaluate(f"mevreport.graph.layoutFor({view.open_paths!r})")
-    py = layout(units_for(report, set(view.open_paths)))
-    assert {k: list(v) for k, v in py.items()} == js
-    # and after opening one more module, both still agree
-    opened = sorted(set(view.open_paths) | {"layers.3", "layers.3.1"})
-    js = p.page.evaluate(f"mevreport.graph.layoutFor({opened!r})")
-    assert {k: list(v) for k, v in layout(units_for(report, set(opened))).items()} == js
-    p.page.close()
-
-
 def test_expand_and_collapse_a_module(browser, reports):
     path, report = reports["deep"]
-    assert build_view(report).depth == 2  # boxes are layers.i: 70 blocks + the head's 2 ops = 72 <= 150
     p = Page(browser, path)
+    assert p.page.evaluate("mevreport.graph.firstDepth") == 2  # boxes are layers.i: 70 blocks + the head's 2 ops
     before = p.page.evaluate("mevreport.graph.units()")
     assert len(before) == 72 and "m:layers.5" in before
     p.click_unit("m:layers.5")
@@ -176,7 +159,7 @@ def test_expand_and_collapse_a_module(browser, reports):
     assert "m:layers.5" not in expanded and {"m:layers.5.0", "m:layers.5.1", "m:layers.5.2"} <= set(expanded)
     assert len(expanded) == len(before) + 2
     # the box after the expanded module still sits below it: layout recomputed, not stacked
-    pos = p.page.evaluate("mevreport.graph.network.getPositions(['m:layers.5.2', 'm:layers.6'])")
+    pos = {k: p.page.evaluate(f"mevreport.graph.position({k!r})") for k in ("m:layers.5.2", "m:layers.6")}
     assert pos["m:layers.6"]["y"] > pos["m:layers.5.2"]["y"]
     p.page.dblclick("#graph", position=p.unit_position("m:layers.5.0"))
     ops = [f"n{n.id}" for n in report.nodes if n.module_path == "layers.5.0"]
@@ -197,7 +180,7 @@ def test_warning_links_reach_graph_and_op_table(browser, reports):
     p.page.click(f"[data-goto-op='{origin.node}']")
     assert p.page.locator(f"#op-{origin.node}").get_attribute("class") == "hl"
     p.page.click(f"#warnings [data-goto-graph='{origin.node}']")
-    assert p.page.evaluate("mevreport.graph.network.getSelectedNodes()") == [f"n{origin.node}"]
+    assert p.page.evaluate("mevreport.graph.selected()") == f"n{origin.node}"
     assert p.page.locator("#panel").text_content().count("NaN / Inf") == 1
     p.page.select_option("#color-by", "nan")
     assert p.errors == []
@@ -233,8 +216,7 @@ def test_module_tree_sorts_within_parents_and_collapses(browser, reports):
     path, _report = reports["small"]
     p = Page(browser, path)
     head = p.page.locator("#module-table th[data-sort='params']")
-    head.click()
-    head.click()  # second click: descending
+    head.click()  # a number: largest first on the first click
     assert head.get_attribute("aria-sort") == "descending"
     order = p.page.eval_on_selector_all("#module-table tbody tr", "rows => rows.map(r => r.dataset.path)")
     # root, then its children by params (blocks 816 > conv 108 > head 85 > bn 8), each child's subtree under it
@@ -254,9 +236,10 @@ def test_module_tree_links_to_the_graph(browser, reports):
     p = Page(browser, path)
     p.page.select_option("#tree-depth", "99")  # show every row
     p.page.click("#module-table a[data-goto-module='layers.9']")  # a collapsed box at depth 2
-    assert p.page.evaluate("mevreport.graph.network.getSelectedNodes()") == ["m:layers.9"]
-    p.page.click("#module-table a[data-goto-module='out']")  # open: its two ops are selected
+    assert p.page.evaluate("mevreport.graph.selected()") == "m:layers.9"
+    p.page.click("#module-table a[data-goto-module='out']")  # open: its two ops are marked, the first selected
     ops = sorted(f"n{n.id}" for n in report.nodes if n.module_path == "out")
-    assert sorted(p.page.evaluate("mevreport.graph.network.getSelectedNodes()")) == ops and len(ops) == 2
+    assert p.page.evaluate("mevreport.graph.marked()") == ops and len(ops) == 2
+    assert p.page.evaluate("mevreport.graph.selected()") == min(ops, key=lambda k: int(k[1:]))
     assert p.errors == []
     p.page.close()

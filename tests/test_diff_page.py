@@ -118,3 +118,29 @@ def test_diff_page_in_browser(hostile_diff, tmp_path):
     requests, errors = visit(path, check)
     assert requests == [path.as_uri()]
     assert errors == []
+
+
+@pytest.mark.browser
+def test_diff_and_index_follow_the_system_theme_and_fit_a_phone(mlp_diff, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from .browser_pages import ARGS
+    from .conftest import CHROMIUM, require_browser
+    require_browser()
+    path = tmp_path / "diff.html"
+    path.write_text(render_diff_html(mlp_diff[2]), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark")
+            page.goto(path.as_uri())
+            assert page.evaluate("document.documentElement.classList.contains('dark')")
+            assert page.locator("#theme-toggle").text_content() == "Light mode"
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways page scroll
+            page.screenshot(path=str(tmp_path / "diff-phone.png"), full_page=True)
+            light = browser.new_page(viewport={"width": 1400, "height": 900}, color_scheme="light")
+            light.goto(path.as_uri())
+            assert not light.evaluate("document.documentElement.classList.contains('dark')")
+            assert light.evaluate("document.documentElement.scrollWidth") <= 1400
+        finally:
+            browser.close()

@@ -1,4 +1,4 @@
-"""The report page's Python side: layout, repeat groups, plots, escaping, size."""
+"""The report page's Python side: repeat groups, plots, escaping, size (the layout is the page's: test_browser_graph.py)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from torch import nn
 
 import mevreport
 from mevreport.render import plots
-from mevreport.render.graphview import build_view, choose_depth, layout, open_for_depth, repeat_groups, units_for
+from mevreport.render.graphview import repeat_groups
 from mevreport.render.html import module_rows, render_html, summary_cards
 
 from . import models_report as M
@@ -21,47 +21,13 @@ def small() -> mevreport.Report:
     return mevreport.analyze(model, x, runs=0)
 
 
-def test_param_only_ops_sit_beside_their_consumer(small):
-    """``t`` of a Linear weight has no op inputs: it goes one layer above its addmm, not to layer 0."""
-    units = units_for(small, open_for_depth(small, None))
-    pos = layout(units)
-    ops = {n.id: n.op.split(".")[1] for n in small.nodes}
-    for n in small.nodes:
-        if ops[n.id] == "t":
-            addmm = next(m for m in small.nodes if n.id in m.inputs)
-            assert ops[addmm.id] == "addmm"
-            assert pos[f"n{n.id}"][1] == pos[f"n{addmm.id}"][1] - 1
-            assert abs(pos[f"n{n.id}"][0] - pos[f"n{addmm.id}"][0]) == 1  # beside the main path
-    # the main chain conv -> bn -> relu -> pool -> view -> addmm runs straight down column 0
-    chain = [0, 1, 2, 3, 4, 6]
-    assert [ops[i] for i in chain] == ["convolution", "native_batch_norm", "relu", "_adaptive_avg_pool2d", "view",
-                                       "addmm"]
-    assert [pos[f"n{i}"] for i in chain] == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]
-    assert "empty" not in ops.values()  # bn's zero-element reserve buffer is not a node
-
-
-def test_units_and_depth_of_a_deep_model():
+def test_repeat_groups_of_a_deep_model():
     model, x = M.deep_mlp()
     report = mevreport.analyze(model, x, runs=0, stats=False)
     assert len(report.nodes) == 70 * 4 + 2  # t, addmm, layer_norm, gelu per block; t, addmm for the head
-    assert choose_depth(report) == 2  # depth 3 would show 70 * 3 + 2 = 212 boxes, more than 150
-    view = build_view(report)
-    assert view.units == 70 + 2  # "out" is depth 1: its t and addmm are boxes of their own
     groups = repeat_groups(report)
     assert groups["layers.0"][1] == 70 and groups["layers.69"] == groups["layers.0"]
     assert groups["layers.3.0"][1] == 70 and "out" not in groups  # the 8->2 head is unlike the 8->8 layers
-    labels = {n["id"]: n["label"] for n in view.nodes}
-    assert labels["m:layers.3"] == "layers.3\nSequential \u00d770"
-    assert build_view(report, depth=3).nodes[0]["label"] == "layers.0.0\nLinear \u00d770"
-
-
-def test_module_list_that_never_runs_is_not_a_box():
-    """A ModuleList is never called: its layers are shown, not one box named after the list."""
-    model, x = M.gpt_own(n_layer=3)
-    report = mevreport.analyze(model, x, runs=0, stats=False)
-    view = build_view(report, depth=2)
-    keys = {n["id"] for n in view.nodes}
-    assert {"m:h.0", "m:h.1", "m:h.2"} <= keys and "m:h" not in keys
 
 
 def test_summary_cards_and_module_shares(small):
@@ -100,8 +66,8 @@ def test_hostile_strings_are_escaped_in_every_context(tmp_path):
     model, x = M.hostile_net()
     report = mevreport.analyze(model, x, runs=1, title=M.HOSTILE)
     html = render_html(report)
-    # the only </script> closers are the page's own four script elements (+1 in the head)
-    assert html.count("</script>") == 5
+    # the only </script> closers are the page's own three script elements (+1 in the head): data, view, page script
+    assert html.count("</script>") == 4
     assert "<img src=x" not in html
     embedded = re.search(r'<script type="application/json" id="mevreport-data">(.*?)</script>', html, re.S).group(1)
     assert "<" not in embedded and "\\u003c/script\\u003e" in embedded
@@ -114,8 +80,6 @@ def test_resnet50_report_is_under_3_mb(tmp_path):
     assert report.totals.macs == 4_089_184_256  # DESIGN §3 reference: 4.089 G
     size = report.save_html(tmp_path / "r50.html").stat().st_size
     assert size < 3_000_000, f"ResNet-50 report is {size / 1e6:.2f} MB"
-    view = build_view(report)
-    assert (view.depth, view.units) == (2, 24)  # 4 stem ops, 16 bottlenecks, 4 head ops; depth 3: 172 boxes
 
 
 def test_report_renders_without_any_measurement():
@@ -134,27 +98,3 @@ def test_measured_cuda_peak_is_shown_beside_the_estimate(small):
     assert card["detail"] == "estimated from liveness, measured on device 3.00 MiB"
     card = next(c for c in summary_cards(small) if c["label"] == "Peak activation memory")
     assert card["detail"] == "estimated from liveness"
-
-
-def test_a_module_called_three_times_gives_three_boxes():
-    """The bottleneck's one ReLU runs three times: one box per call, so the layout has no loop."""
-    model = M.Bottleneck(64, 16).eval()
-    report = mevreport.analyze(model, torch.randn(1, 64, 8, 8), runs=0, stats=False)
-    view = build_view(report, depth=1)
-    keys = [n["id"] for n in view.nodes]
-    assert [k for k in keys if k.startswith("m:relu")] == ["m:relu", "m:relu#1", "m:relu#2"]
-    labels = {n["id"]: n["label"] for n in view.nodes}
-    assert labels["m:relu#2"] == "relu\nReLU (call 2)"
-    ys = {n["id"]: n["y"] for n in view.nodes}
-    assert ys["m:relu"] < ys["m:conv2"] < ys["m:relu#1"] < ys["m:conv3"] < ys["m:relu#2"]
-
-
-def test_parallel_branches_read_left_to_right_in_execution_order():
-    """Six attention heads fed by one norm sit side by side as heads.0 ... heads.5."""
-    model, x = M.gpt_own(n_layer=1)
-    report = mevreport.analyze(model, x, runs=0, stats=False)
-    opened = open_for_depth(report, None) - {f"h.0.heads.{i}" for i in range(6)}
-    pos = layout(units_for(report, opened))
-    heads = [pos[f"m:h.0.heads.{i}"] for i in range(6)]
-    assert len({layer for _, layer in heads}) == 1
-    assert [c for c, _ in heads] == sorted(c for c, _ in heads)

@@ -274,6 +274,7 @@ class NodeBuilder:
             args=tuple(to_arg_value(a) for a in rec_args),
             kwargs=tuple((k, to_arg_value(v)) for k, v in rec_kwargs.items()) if rec_kwargs else (),
             param_inputs=tuple(params), input_names=tuple(input_names),
+            arg_names=tuple(self._arg_names[target][:len(rec_args)]),
         ))
         return produced
 

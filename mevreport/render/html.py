@@ -3,8 +3,8 @@
 Like coverage.py's reporter, the page data is built first as plain objects
 (:func:`page_context`), then one template tree lays it out: one
 ``jinja2.Environment`` with autoescaping and the unit formatters as filters.
-vis-network's JS and CSS are inlined from pyvis's bundled ``lib/``, the page
-scripts from ``templates/js/``; the JSON document is embedded with
+The page scripts are inlined from ``templates/js/`` (the graph is drawn on a
+``<canvas>`` by our own script: no graph library); the JSON document is embedded with
 :func:`json_for_script`, so the file makes no network request and
 ``mevreport load`` can read it back.  The op table and the graph are drawn by
 the page script from that one embedded document, not written out as 10,000
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import pyvis
 from markupsafe import Markup
 
 from ..modpath import prefixes
@@ -25,13 +24,12 @@ from ..report import Report, WarningCount
 from . import format as fmt
 from .embed import SCRIPT_ID, json_for_script
 from .format import FILTERS
-from .graphview import build_view, view_data
+from .graphview import view_data
 from .plots import all_plots
 from .training import TRAIN_WARNING_KINDS, training_context
 from .training_plots import gradient_flow, memory_stack
 
-_VIS_DIR = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
-SCRIPTS = ("report.js", "graph.js")
+SCRIPTS = ("report.js", "graph.js", "graph_ui.js", "graph_api.js")
 TRAINING_SCRIPTS = ("training.js",)  # only on pages with a training step: forward-only pages stay as they were
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
@@ -66,13 +64,6 @@ def environment() -> jinja2.Environment:
 def _inline_script(text: str) -> Markup:
     # A script's text may not contain "</script": it would close the element.
     return Markup(text.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
-
-
-@functools.lru_cache(maxsize=1)
-def vis_assets() -> tuple[Markup, Markup]:
-    js = (_VIS_DIR / "vis-network.min.js").read_text(encoding="utf-8")
-    css = (_VIS_DIR / "vis-network.css").read_text(encoding="utf-8")
-    return _inline_script(js), Markup(css.replace("</style", "<\\/style"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -215,8 +206,6 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
 
 
 def page_context(report: Report) -> dict[str, Any]:
-    view = build_view(report)
-    vis_js, vis_css = vis_assets()
     plots = all_plots(report)
     rows = module_rows(report)
     training = training_context(report)
@@ -234,10 +223,7 @@ def page_context(report: Report) -> dict[str, Any]:
         "tree_depth": default_tree_depth(rows),
         "env_rows": environment_rows(report),
         "plots": plots,
-        "graph": view,
-        "view": view_data(view),
-        "vis_js": vis_js,
-        "vis_css": vis_css,
+        "view": view_data(report),
         "page_js": page_scripts(training is not None),
         "training": training,
     }

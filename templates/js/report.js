@@ -73,8 +73,11 @@ var mevreport = (function () {
     var heads = table.querySelectorAll("th[data-sort]");
     heads.forEach(function (th) {
       th.tabIndex = 0;
+      /* numbers rank largest first on the first click, names A to Z */
+      var textual = ["path", "class", "op", "module", "id"].indexOf(th.getAttribute("data-sort")) >= 0;
       function go() {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
+        var now = th.getAttribute("aria-sort");
+        var asc = now ? now !== "ascending" : textual;
         heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", asc ? "ascending" : "descending");
         onSort(th.getAttribute("data-sort"), asc);
@@ -137,6 +140,8 @@ var mevreport = (function () {
     });
     var depthSel = document.getElementById("tree-depth");
     depthSel.addEventListener("change", function () { toDepth(Number(depthSel.value)); });
+    window.addEventListener("beforeprint", function () { toDepth(99); });  /* print shows the whole tree */
+    window.addEventListener("afterprint", function () { toDepth(Number(depthSel.value)); });
     toDepth(Number(depthSel.value));
     bindSort(table, function (key, asc) {
       var numeric = key !== "path" && key !== "class";
@@ -158,9 +163,89 @@ var mevreport = (function () {
     };
   })();
 
+  /* ---------- search: one matcher for the graph and the op table ---------- */
+  /* What a fused kernel computes, so "softmax" finds scaled_dot_product_attention (keys: op short names). */
+  var SYNONYMS = {
+    scaled_dot_product_attention: "softmax attention sdpa matmul bmm",
+    _scaled_dot_product_flash_attention: "softmax attention sdpa flash matmul",
+    _scaled_dot_product_efficient_attention: "softmax attention sdpa matmul",
+    _scaled_dot_product_flash_attention_for_cpu: "softmax attention sdpa flash matmul",
+    _softmax: "softmax", _log_softmax: "log_softmax softmax",
+    native_layer_norm: "layer_norm layernorm normalization", layer_norm: "layernorm normalization",
+    native_batch_norm: "batch_norm batchnorm normalization", _native_batch_norm_legit_no_training: "batch_norm batchnorm normalization",
+    _native_batch_norm_legit: "batch_norm batchnorm normalization", native_group_norm: "group_norm groupnorm normalization",
+    addmm: "linear matmul gemm", mm: "matmul gemm", bmm: "matmul", linear: "matmul gemm",
+    convolution: "conv conv2d conv1d", silu: "swish", embedding: "lookup gather"
+  };
+  var classes = {};
+  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
+  var hayCache = {};
+  function hay(n) {
+    var h = hayCache[n.id];
+    if (h !== undefined) return h;
+    var parts = [n.op, n.module_path], p = n.module_path ? n.module_path.split(".") : [];
+    for (var i = 1; i <= p.length; i++) { var c = classes[p.slice(0, i).join(".")]; if (c) parts.push(c); }
+    parts.push(SYNONYMS[opShort(n.op)] || "");
+    n.outputs.forEach(function (o) { parts.push("[" + o.shape.join("x") + "]"); });
+    h = hayCache[n.id] = parts.join(" ").toLowerCase();
+    return h;
+  }
+  /* A predicate over ops for a query: every word must occur in the op, its module path, a class on that
+   * path, its output shapes (typed with x or \u00d7) or what its fused kernel computes. */
+  api.opMatcher = function (query) {
+    var words = String(query).toLowerCase().replace(/\u00d7/g, "x").replace(/(\d)\s*x\s*(?=\d)/g, "$1x").trim().split(/\s+/)
+      .filter(function (w) { return w; });
+    /* a shape word matches whole dimensions: "2x8" finds [1x2x8] but not [12x80]; brackets pin the ends */
+    var tests = words.map(function (w) {
+      var m = /^(\[?)(\d+(?:x\d+)*)(\]?)$/.exec(w);
+      if (!m || (m[2].indexOf("x") < 0 && !m[1] && !m[3])) return function (h) { return h.indexOf(w) >= 0; };
+      var re = new RegExp((m[1] ? "\\[" : "[\\[x]") + m[2] + (m[3] ? "\\]" : "[\\]x]"));
+      return function (h) { return re.test(h); };
+    });
+    return function (n) {
+      var h = hay(n);
+      for (var i = 0; i < tests.length; i++) if (!tests[i](h)) return false;
+      return true;
+    };
+  };
+
+  /* ---------- flat ranking: the top N modules at any depth by one figure ---------- */
+  (function ranking() {
+    var by = document.getElementById("rank-by"), nSel = document.getElementById("rank-n"), table = document.getElementById("rank-table");
+    if (!by) return;
+    var zero = {};  /* a module's zero fraction: that of its last op with statistics, as the graph shows it */
+    doc.nodes.forEach(function (n) {
+      if (!n.stats) return;
+      var p = n.module_path ? n.module_path.split(".") : [];
+      for (var i = 1; i <= p.length; i++) zero[p.slice(0, i).join(".")] = n.stats.zero_fraction;
+    });
+    var FIG = {
+      macs: [function (m) { return m.macs; }, count], flops: [function (m) { return m.flops; }, count],
+      latency: [function (m) { return m.latency_ms; }, ms], bytes: [function (m) { return m.activation_bytes; }, nbytes],
+      zero: [function (m) { return m.path in zero ? zero[m.path] : null; }, pct]
+    };
+    function draw() {
+      var f = FIG[by.value], tbody = table.tBodies[0], rows = doc.modules.filter(function (m) { return m.path && f[0](m) !== null; });
+      rows.sort(function (a, b) { return f[0](b) - f[0](a) || a.path.localeCompare(b.path); });
+      tbody.textContent = "";
+      rows.slice(0, Number(nSel.value)).forEach(function (m, i) {
+        var tr = el("tr"), a = el("a");
+        tr.appendChild(el("td", String(i + 1), "n"));
+        var td = el("td"); a.appendChild(el("code", m.path)); a.href = "#graph-section"; a.className = "plain";
+        a.setAttribute("data-goto-module", m.path); td.appendChild(a); tr.appendChild(td);
+        tr.appendChild(el("td", m.class_name)); tr.appendChild(el("td", String(m.depth), "n"));
+        tr.appendChild(el("td", f[1](f[0](m)), "n"));
+        tbody.appendChild(tr);
+      });
+      if (!rows.length) { var tr = el("tr"), td = el("td", "Not measured for this model.", "muted"); td.colSpan = 5; tr.appendChild(td); tbody.appendChild(tr); }
+    }
+    by.addEventListener("change", draw); nSel.addEventListener("change", draw);
+    draw();
+  })();
+
   /* ---------- op table: client-side, paged ---------- */
   (function opTable() {
-    var PAGE = 100;
+    var PAGE = 100, SCREEN_PAGE = 100;
     var table = document.getElementById("op-table");
     var tbody = table.tBodies[0];
     var search = document.getElementById("op-search"), typeSel = document.getElementById("op-type");
@@ -188,15 +273,11 @@ var mevreport = (function () {
     }
     var sortKey = "id", sortAsc = true;
     function apply() {
-      var q = search.value.trim().toLowerCase(), t = typeSel.value, m = modIn.value.trim();
+      var q = search.value.trim(), t = typeSel.value, m = modIn.value.trim(), match = api.opMatcher(q);
       view = nodes.filter(function (n) {
         if (t && opShort(n.op) !== t) return false;
         if (m && !(n.module_path === m || n.module_path.indexOf(m + ".") === 0 || (m.slice(-1) === "." && n.module_path.indexOf(m) === 0))) return false;
-        if (q) {
-          var hay = (n.op + " " + n.module_path + " " + n.outputs.map(function (o) { return shape(o.shape); }).join(" ")).toLowerCase();
-          if (hay.indexOf(q) < 0) return false;
-        }
-        return true;
+        return !q || match(n);
       });
       if (!(sortKey === "id" && sortAsc)) view = view.slice().sort(function (a, b) { return compare(key(a, sortKey), key(b, sortKey), sortAsc); });
       draw();
@@ -230,7 +311,8 @@ var mevreport = (function () {
         cell(tr, s ? String(s.nan_count + s.inf_count) : "\u2014", true);
         tbody.appendChild(tr);
       });
-      countEl.textContent = view.length.toLocaleString("en-US") + " of " + nodes.length.toLocaleString("en-US") + " ops";
+      countEl.textContent = view.length.toLocaleString("en-US") + " of " + nodes.length.toLocaleString("en-US") + " ops"
+        + (nodes.length && !view.length ? ": no match" : "");
       pageEl.textContent = "page " + (page + 1) + " of " + pages;
       document.getElementById("op-prev").disabled = page === 0;
       document.getElementById("op-next").disabled = page >= pages - 1;
@@ -240,6 +322,9 @@ var mevreport = (function () {
     document.getElementById("op-prev").addEventListener("click", function () { page--; draw(); });
     document.getElementById("op-next").addEventListener("click", function () { page++; draw(); });
     bindSort(table, function (k, asc) { sortKey = k; sortAsc = asc; page = 0; apply(); });
+    /* print gives every row, not the page on screen */
+    window.addEventListener("beforeprint", function () { PAGE = Math.max(1, view.length); page = 0; draw(); });
+    window.addEventListener("afterprint", function () { PAGE = SCREEN_PAGE; draw(); });
     api.showOp = function (id) {
       search.value = ""; typeSel.value = ""; modIn.value = ""; highlight = id;
       apply();
