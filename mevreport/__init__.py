@@ -12,6 +12,8 @@ usage error should not pay it.  ``from mevreport import analyze`` and
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -26,12 +28,32 @@ _LAZY = {"analyze": ".api", "generate": ".api", "load": ".api", "Report": ".api"
 __all__ = ["MevreportError", "Report", "__version__", "analyze", "generate", "load"]
 
 
+def _resolve(name: str) -> Any:
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = _resolve(name)
         globals()[name] = value  # once: later lookups are plain attribute reads
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """``mevreport.analyze`` is the function even after the submodule ``mevreport/analyze.py`` is
+    imported: importing a submodule writes it onto the package under the same name, which a
+    module-level ``__getattr__`` (consulted only for missing names) would not undo."""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            value = _resolve(name)
+            super().__setattr__(name, value)
+        return value
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
