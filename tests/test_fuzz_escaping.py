@@ -158,8 +158,7 @@ def test_hostile_names_are_inert(class_name: str, child_class_name: str, child_n
 
     assert got.tags == want.tags  # same elements, same attributes, in the same order
     assert [(s["type"], s["id"]) for s in got.scripts] == [(s["type"], s["id"]) for s in want.scripts] == [
-        (None, None), ("application/json", "mevreport-data"), ("application/json", "mevreport-view"), (None, None),
-        (None, None)]
+        (None, None), ("application/json", "mevreport-data"), ("application/json", "mevreport-view"), (None, None)]
     assert got.others == want.others == ["decl:DOCTYPE html"]
     assert not [a for a in got.attributes if a.lower().startswith("on")]
     for script in got.scripts[1:3]:

@@ -22,8 +22,8 @@ def test_args_of_conv_softmax_and_none_for_relu():
     report = mevreport.analyze(Net().eval(), torch.randn(1, 4, 8, 8), runs=0, stats=False)
     ops = {n.op: n for n in report.nodes}
     assert ops["aten.convolution.default"].args == {
-        "stride": [2, 2], "padding": [1, 2], "dilation": [1, 1], "transposed": False, "output_padding": [0, 0],
-        "groups": 2, "kernel": [3, 5]}  # kernel: the weight [6, 2, 3, 5] without its two channel dimensions
+        "stride": (2, 2), "padding": (1, 2), "dilation": (1, 1), "transposed": False, "output_padding": (0, 0),
+        "groups": 2, "kernel": (3, 5)}  # kernel: the weight [6, 2, 3, 5] without its two channel dimensions
     assert ops["aten._softmax.default"].args == {"dim": 1, "half_to_float": False}
     assert ops["aten.relu.default"].args == {}
     doc = report.to_dict()
