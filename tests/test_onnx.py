@@ -330,7 +330,7 @@ def test_cli_export_written_and_export_failure_keeps_report(tmp_path):
     data = json.loads((tmp_path / "eig.json").read_text())
     assert data["onnx_export"]["exporter"] is None and "torchscript exporter failed" in data["onnx_export"]["error"]
     assert any(n.startswith("ONNX export to eig.onnx failed") for n in data["capture"]["notes"])
-    assert not (tmp_path / "eig.onnx").exists() and (tmp_path / "build_eigen.html").exists()
+    assert not (tmp_path / "eig.onnx").exists() and (tmp_path / "Eigen.html").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 

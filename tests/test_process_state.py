@@ -112,7 +112,9 @@ def test_a_working_report(tmp_path: Path) -> None:
     model.forward = lambda x: model.probe(M.FrozenWithBuffers.forward(model, x))  # type: ignore[method-assign]
     x = torch.randn(8, 4)
     _assert_unchanged(lambda: mevreport.analyze(model, x, runs=2, grad=True), model)
-    assert seen and set(seen) == {0}, "the module tracker must hook the model's modules, never torch's globals"
+    # While the model runs the tracker's two global hooks are there (module hooks would turn off torch's
+    # fast paths: tests/test_costs_fused.py::test_transformer_encoder_fast_path); after it, none (above).
+    assert seen and max(seen) == 2
 
 
 def test_export_refusing_then_dispatch() -> None:

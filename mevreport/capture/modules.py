@@ -48,10 +48,7 @@ class ModuleTracker:
     def __init__(self, root: nn.Module) -> None:
         self._aliases: dict[int, list[str]] = {}  # every name of each module, named_modules() order
         self.class_names: dict[str, str] = {}
-        self._modules: list[nn.Module] = []  # each module once, however many names it has
         for name, module in all_named_modules(root):
-            if id(module) not in self._aliases:
-                self._modules.append(module)
             self._aliases.setdefault(id(module), []).append(name)
             self.class_names.setdefault(name, type(module).__name__)
         self.calls: Counter[str] = Counter()
@@ -102,29 +99,26 @@ class ModuleTracker:
 
     @contextmanager
     def active(self) -> Iterator[ModuleTracker]:
-        """Hook every module of the model for the duration of the block.
+        """Install torch's global module hooks for the duration of the block (removed in ``finally``).
 
-        Hooks on the model's own modules, not torch's process-wide
-        ``register_module_forward_*_hook``: a module running in another thread
-        meanwhile (another model, a data pipeline) must not enter this stack
-        (issue 13).  Only named modules are tracked anyway (one built inside
-        forward belongs to its caller).  ``prepend`` runs ours before the
-        user's own hooks, where the global hooks ran.  The post hook is not
-        ``always_call``: when forward raises, the stack keeps the innermost
-        failing module so the error can name it.
+        Global, not hooks on the model's own modules, although those would be
+        local: torch's fast paths refuse modules that carry hooks
+        (``nn.TransformerEncoderLayer`` falls back to its unfused ops "because
+        forward pre-/hooks are attached to the module"), so per-module hooks
+        would change what the model executes, and the report must show what it
+        really runs (issue 13; docs/robustness.md "Process-wide state").  The
+        cost: a module running in another thread meanwhile would enter the
+        stack; the capture runs the model in the calling thread only.  The
+        post hook is not ``always_call``: when forward raises, the stack keeps
+        the innermost failing module so the error can name it.
         """
-        handles = []
+        pre = nn.modules.module.register_module_forward_pre_hook(self._pre)
+        post = nn.modules.module.register_module_forward_hook(self._post)
         try:
-            for module in self._modules:
-                try:
-                    handles.append(module.register_forward_pre_hook(self._pre, prepend=True))
-                    handles.append(module.register_forward_hook(self._post, prepend=True))
-                except (RuntimeError, AttributeError, TypeError):  # a module type that takes no hooks
-                    continue
             yield self
         finally:
-            for handle in handles:
-                handle.remove()
+            pre.remove()
+            post.remove()
 
 
 def module_param_counts(root: nn.Module) -> dict[str, int]:

@@ -46,13 +46,6 @@ class Formula:
     def name(self) -> str:
         return self.fn.__name__
 
-    def evaluate(self, symbols: dict[str, Any]) -> Cost:
-        """The documented expressions evaluated on ``symbols`` (what the docs claim)."""
-        env: dict[str, Any] = {"__builtins__": {}, "numel": math.prod, "prod": math.prod, **symbols}
-        macs = eval(self.macs, env)
-        flops = eval(self.flops, {**env, "macs": macs})
-        return Cost(int(macs), int(flops))
-
     def sample(self, rng: random.Random) -> dict[str, Any]:
         """Sample symbols: the formula's own sampler, else 0/1 for flags and small ints for sizes."""
         if self.sampler is not None:
