@@ -44,6 +44,12 @@ def transformer() -> None:
               "-o", HERE / "gpt2_small.html", "--json", HERE / "gpt2_small.json")
 
 
+def training() -> None:
+    mevreport("report", f"{MODELS}:gpt2_small", "-q", "--train", "--optimizer", "adamw",
+              "--title", "GPT-2, 4 layers: one training step (AdamW, synthetic loss)",
+              "-o", HERE / "gpt2_small_train.html", "--json", HERE / "gpt2_small_train.json")
+
+
 def branchy() -> None:
     mevreport("report", f"{MODELS}:branchy", "-q", "--capture", "export",
               "--title", "Data-dependent branch (torch.export fails; captured by running)",
@@ -67,7 +73,7 @@ def releases() -> None:
     mevreport("index", out, "-q", "-o", HERE / "index.html")
 
 
-JOBS = {"demo": demo, "cnn": cnn, "transformer": transformer, "branchy": branchy, "large": large,
+JOBS = {"demo": demo, "cnn": cnn, "transformer": transformer, "training": training, "branchy": branchy, "large": large,
         "releases": releases}
 
 
