@@ -261,7 +261,7 @@ class Report:
 
     def save_html(self, path: str | Path) -> Path:
         from .fileio import atomic_write_text
-        return atomic_write_text(path, _html_renderer()(self))
+        return atomic_write_text(path, _renderer("html")(self))
 
     def save_trace(self, path: str | Path) -> Path:
         """The measured op timeline as Chrome trace JSON (Perfetto, ``chrome://tracing``)."""
@@ -316,18 +316,10 @@ def set_renderer(kind: str, render: Callable[[Report], Any]) -> None:
     _RENDERERS[kind] = render
 
 
-def set_html_renderer(render: Callable[[Report], str]) -> None:
-    set_renderer("html", render)
-
-
 def _renderer(kind: str) -> Callable[[Report], Any]:
     if kind not in _RENDERERS:
         raise RuntimeError(f"no {kind} renderer installed: import mevreport (its API installs them)")
     return _RENDERERS[kind]
-
-
-def _html_renderer() -> Callable[[Report], str]:
-    return _renderer("html")
 
 
 def _to_plain(value: Any) -> Any:

@@ -81,9 +81,7 @@ def test_module_slices_nest_and_repeat_per_call(report) -> None:
 def test_phases_get_their_own_track(report) -> None:
     """Backward and optimizer nodes (a training step) go on tracks 2 and 3; forward stays on 1."""
     nodes = list(report.nodes)
-    marked = [dataclasses.replace(n) for n in nodes]
-    for n in marked[-2:]:
-        object.__setattr__(n, "phase", "backward")
+    marked = nodes[:-2] + [dataclasses.replace(n, phase="backward") for n in nodes[-2:]]
     events = trace_events(dataclasses.replace(report, nodes=tuple(marked)))["traceEvents"]
     tids = [e["tid"] for e in events if e.get("cat") == "op"]
     assert tids == [1] * (len(nodes) - 2) + [2, 2]

@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..report import Report
+from ..report import Report, ReportNode
 
 OP_COLUMNS = ("id", "phase", "op", "module_path", "inputs", "output_shapes", "output_dtypes", "macs", "flops",
               "output_bytes", "latency_ms", "mean", "std", "min", "max", "abs_max", "zero_fraction", "nan_count",
@@ -42,9 +42,9 @@ def _csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def ops_csv(report: Report) -> str:
-    def row(n: Any) -> list[Any]:
+    def row(n: ReportNode) -> list[Any]:
         stats = [getattr(n.stats, k) if n.stats is not None else None for k in _STATS]
-        return [n.id, getattr(n, "phase", None) or "forward", n.op, n.module_path,
+        return [n.id, n.phase or "forward", n.op, n.module_path,
                 " ".join(map(str, n.inputs)), " ".join("x".join(map(str, o.shape)) for o in n.outputs),
                 " ".join(o.dtype for o in n.outputs), n.macs, n.flops, n.output_bytes, n.latency_ms, *stats]
     return _csv(OP_COLUMNS, (row(n) for n in report.nodes))

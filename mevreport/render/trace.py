@@ -7,8 +7,7 @@ placed end to end in execution order from the measured per-op latencies
 measured, so they are not drawn), and the modules as enclosing slices on the
 same track, so the nesting reads like a profiler's.  Each phase the report
 holds (forward; backward and the optimizer step for a training step) gets its
-own track; collectives (nodes with ``comm_bytes``) are marked with their
-category ``comm``.
+own track.
 
 Module slices come from runs of consecutive nodes under one module path: a
 module called twice is two slices, and a parent's run always contains its
@@ -19,19 +18,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..report import Report, ReportNode
+from ..modpath import prefixes
+from ..report import Report
 
 _PHASES = ("forward", "backward", "optimizer")
-
-
-def _phase(node: ReportNode) -> str:
-    return getattr(node, "phase", None) or "forward"
-
-
-def _ancestors(path: str) -> list[str]:
-    """``a.b.c`` -> ``["", "a", "a.b", "a.b.c"]``: the root first."""
-    parts = path.split(".") if path else []
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def trace_events(report: Report) -> dict[str, Any]:
@@ -56,8 +46,8 @@ def trace_events(report: Report) -> dict[str, Any]:
     for node in report.nodes:
         if node.latency_ms is None:
             continue
-        tid = tracks.get(_phase(node), 1)
-        chain = _ancestors(node.module_path)
+        tid = tracks.get(node.phase or "forward", 1)
+        chain = prefixes(node.module_path)
         stack = open_slices[tid]
         common = 0
         while common < len(stack) and common < len(chain) and stack[common][0] == chain[common]:
@@ -66,14 +56,11 @@ def trace_events(report: Report) -> dict[str, Any]:
         for path in chain[len(stack):]:
             stack.append((path, clock))
         dur = node.latency_ms * 1000.0
-        comm = getattr(node, "comm_bytes", None)
         args: dict[str, Any] = {"node": node.id, "module": node.module_path,
                                 "outputs": [list(o.shape) for o in node.outputs]}
         if node.macs is not None:
             args["macs"] = node.macs
-        if comm is not None:
-            args["comm_bytes"] = comm
-        events.append({"ph": "X", "pid": 1, "tid": tid, "cat": "comm" if comm is not None else "op",
+        events.append({"ph": "X", "pid": 1, "tid": tid, "cat": "op",
                        "ts": clock, "dur": dur, "name": node.op, "args": args})
         clock += dur
     for tid in tracks.values():
