@@ -24,6 +24,7 @@ import statistics
 from collections.abc import Mapping
 
 from .graph import Graph
+from .modpath import prefixes
 from .report import ModuleRow, ReportNode, ReportWarning, Totals
 
 EXPLODING_FACTOR = 1e3
@@ -31,17 +32,10 @@ VANISHING_FACTOR = 1e-3
 WARNINGS_PER_KIND = 50
 
 
-def _prefixes(path: str) -> list[str]:
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 def _roll_up(values: Mapping[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for path, v in values.items():
-        for p in _prefixes(path):
+        for p in prefixes(path):
             out[p] = out.get(p, 0) + v
     return out
 
@@ -106,7 +100,7 @@ def with_training(graph: Graph, nodes: list[ReportNode], totals: Totals, modules
     bw_time: dict[str, float] = {}
     untimed: set[str] = set()
     for rn in backward:
-        for p in _prefixes(rn.module_path):
+        for p in prefixes(rn.module_path):
             bw_macs[p] = bw_macs.get(p, 0) + (rn.macs or 0)
             if rn.latency_ms is None:
                 untimed.add(p)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import mevreport
+from mevreport.modpath import prefixes
 from mevreport.render.tables import MODULE_COLUMNS, OP_COLUMNS, modules_csv, ops_csv
 from mevreport.render.trace import trace_events
 from tests.conftest import run_cli
@@ -69,8 +70,7 @@ def test_module_slices_nest_and_repeat_per_call(report) -> None:
     # Every op lies inside each slice of its module's chain that covers its start: proper nesting.
     for op in ops:
         path = op["args"]["module"]
-        chain = [""] + [".".join(path.split(".")[: i + 1]) for i in range(len(path.split(".")))] if path else [""]
-        for name in chain:
+        for name in prefixes(path):
             covering = [s for s in slices if (s["name"] if s["name"] != "<root>" else "") == name
                         and s["ts"] <= op["ts"] + 1e-9 and op["ts"] + op["dur"] <= s["ts"] + s["dur"] + 1e-6]
             assert len(covering) == 1, (op, name)

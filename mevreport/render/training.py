@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..modpath import prefixes
 from ..report import GradStats, ModuleRow, Report
 from . import format as fmt
 
@@ -89,9 +90,8 @@ def top_modules(report: Report) -> list[ModuleRow]:
     paths = [m.path for m in report.modules if m.path]
     listed = set(paths)
 
-    def is_top(path: str) -> bool:
-        parts = path.split(".")
-        return not any(".".join(parts[:i]) in listed for i in range(1, len(parts)))
+    def is_top(path: str) -> bool:  # no listed ancestor between it and the root
+        return not any(a in listed for a in prefixes(path)[1:-1])
 
     return [m for m in report.modules if m.path and is_top(m.path)]
 
