@@ -47,9 +47,9 @@ def train_mode(model: nn.Module) -> Iterator[None]:
 
 
 def write(report: Any, folder: str | Path, html_name: str, json_name: str | None) -> tuple[Path, ...]:
-    """The report's HTML (and JSON unless ``json_name`` is None) under ``folder`` unless the names are absolute."""
+    """The report's HTML (and JSON unless ``json_name`` is None) under ``folder`` unless the names are absolute
+    (missing directories are created by the writes)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = [report.save_html(folder / html_name)]
     if json_name:
         paths.append(report.save_json(folder / json_name))

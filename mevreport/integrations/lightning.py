@@ -180,12 +180,8 @@ class MevreportCallback(Callback):
             report = analyze(pl_module, inputs, **options)
         finally:
             pl_module.train(was_training)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        paths = [report.save_html(log_dir / self.filename)]
-        if self.json_filename:
-            paths.append(report.save_json(log_dir / self.json_filename))
-        self.report, self.paths = report, tuple(paths)
-        rank_zero_info(f"mevreport: wrote {paths[0]}")
+        self.report, self.paths = report, write(report, log_dir, self.filename, self.json_filename)
+        rank_zero_info(f"mevreport: wrote {self.paths[0]}")
         if self.train_step:
             self._write_training_step(trainer, pl_module, log_dir)
 
