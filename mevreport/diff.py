@@ -403,9 +403,20 @@ def compared_metrics(base: Report, head: Report) -> tuple[str, ...]:
     return TOTAL_METRICS + train
 
 
+def uncounted_sides(base: Report, head: Report) -> list[str]:
+    """``BASE has 3 op(s) of 1 kind(s) without a cost rule`` for each side with uncounted ops: its MACs
+    and FLOPs are lower bounds.  One phrase for the diff's notes and the gates' warning lines."""
+    sides = [(name, sum(u.count for u in r.uncounted_ops), len(r.uncounted_ops))
+             for name, r in (("BASE", base), ("HEAD", head))]
+    return [f"{name} has {n:,} op(s) of {k} kind(s) without a cost rule" for name, n, k in sides if n]
+
+
 def _notes(base: Report, head: Report) -> list[str]:
     """Differences in how the two reports were made that explain (or spoil) the numbers."""
     notes = []
+    uncounted = uncounted_sides(base, head)
+    if uncounted:
+        notes.append(f"MACs and FLOPs are lower bounds: {'; '.join(uncounted)}")
     b_in = [(i.name, tuple(i.shape), i.dtype) for i in base.inputs]
     h_in = [(i.name, tuple(i.shape), i.dtype) for i in head.inputs]
     if b_in != h_in:
@@ -443,5 +454,6 @@ __all__ = [
     "compared_metrics",
     "latency_noise_ms",
     "relative_change",
+    "uncounted_sides",
     "within_noise",
 ]

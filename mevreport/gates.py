@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .diff import TRAIN_METRICS, latency_noise_ms, relative_change, within_noise
+from .diff import TRAIN_METRICS, latency_noise_ms, relative_change, uncounted_sides, within_noise
 from .errors import UsageError
 from .report import Report, Totals
 
@@ -170,9 +170,7 @@ def evaluate(gate: Gate, base: Report, head: Report) -> GateResult:
 def lower_bound_warnings(gates: tuple[Gate, ...], base: Report, head: Report) -> list[str]:
     """One line per MACs/FLOPs gate when either report has ops without a cost rule: its totals are lower
     bounds, so the gate compares lower bounds (an uncounted op can hide a change)."""
-    sides = [(name, sum(u.count for u in r.uncounted_ops), len(r.uncounted_ops))
-             for name, r in (("BASE", base), ("HEAD", head))]
-    short = [f"{name} has {n:,} op(s) of {k} kind(s) without a cost rule" for name, n, k in sides if n]
+    short = uncounted_sides(base, head)
     if not short:
         return []
     return [f"warning: gate {g.expr!r} compares lower bounds: {'; '.join(short)} (see their uncounted_ops)"

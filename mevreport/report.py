@@ -282,6 +282,8 @@ class Report:
         """One line: the dataclass repr of a report runs to thousands of characters."""
         t = self.totals
         macs = "MACs not counted" if t.macs is None else f"{t.macs:,} MACs"
+        if t.macs is not None and t.uncounted_nodes:  # a lower bound, as the Compute card says
+            macs = f"≥ {macs} ({t.uncounted_nodes:,} op(s) without a cost rule)"
         return (f"<mevreport.Report {self.model.name!r} ({self.model.class_name}): {t.params:,} params, "
                 f"{len(self.nodes):,} ops, {macs}>")
 

@@ -140,6 +140,37 @@ def test_transformer_encoder_fast_path():
     assert slow.totals.macs == report.totals.macs == layers * per_layer
 
 
+def test_transformer_decoder_fast_path():
+    """nn.TransformerDecoder in eval mode under no_grad: its self-attention takes the MultiheadAttention
+    fast path (aten._native_multi_head_attention; torch has no decoder-layer kernel), its
+    cross-attention the unfused ops; the same MACs as the train-mode decoder."""
+    b, l, s, e, heads, f, layers = 2, 5, 6, 16, 4, 24, 2
+    dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(e, heads, f, batch_first=True), layers)
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dec = dec
+
+        def forward(self, tgt, memory):
+            return self.dec(tgt, memory)
+
+    args = (torch.randn(b, l, e), torch.randn(b, s, e))
+    with torch.no_grad():
+        report = mevreport.analyze(Wrap().eval(), args, runs=0, stats=False)
+    t = b * l
+    self_attn = t * 3 * e * e + t * e * e + b * l * l * e + b * l * l * e   # in-proj, out-proj, Q·Kᵀ, A·V
+    cross = t * e * e + b * s * 2 * e * e + t * e * e + 2 * b * l * s * e  # q from tgt, k/v from memory
+    ffn = t * e * f + t * f * e
+    fast = [n for n in report.nodes if n.op == "aten._native_multi_head_attention.default"]
+    assert len(fast) == layers and {n.macs for n in fast} == {self_attn}
+    assert report.uncounted_ops == ()
+    assert report.totals.macs == layers * (self_attn + cross + ffn) == 65_408
+    slow = mevreport.analyze(Wrap().train(), args, runs=0, stats=False)
+    assert not [n for n in slow.nodes if n.op == "aten._native_multi_head_attention.default"]
+    assert slow.totals.macs == report.totals.macs
+
+
 class _SlowConv(nn.Module):
     def __init__(self) -> None:
         super().__init__()

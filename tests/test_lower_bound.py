@@ -58,3 +58,21 @@ def test_macs_gate_warns_when_either_side_has_uncounted_ops(tmp_path, capsys):
         f"{len(partial.uncounted_ops)} kind(s) without a cost rule (see their uncounted_ops)"]
     code = main(["diff", str(head), str(head), "--markdown", str(tmp_path / "e.md"), "--fail-if", "macs>+50%"])
     assert code == 0 and "lower bounds" not in capsys.readouterr().err
+
+
+def test_totals_say_lower_bound_in_the_diff_and_the_repr(tmp_path):
+    """The totals outside the card: the diff (Markdown and HTML) notes that they are lower bounds and on
+    which side; the one-line repr marks its MACs."""
+    from mevreport.diff import compare
+    from mevreport.render.markdown import md_text, render_markdown
+
+    full = mevreport.analyze(nn.Linear(16, 16), torch.randn(4, 16), runs=0, stats=False)
+    partial = mevreport.analyze(_WithFFT(), torch.randn(4, 16), runs=0, stats=False)
+    n = partial.totals.uncounted_nodes
+    note = f"MACs and FLOPs are lower bounds: HEAD has {n} op(s) of 1 kind(s) without a cost rule"
+    d = compare(full, partial)
+    assert note in d.notes
+    assert not [x for x in compare(full, full).notes if "lower bounds" in x]
+    assert f"> {md_text(note)}\n" in render_markdown(d)
+    assert repr(partial).endswith(f"4 ops, ≥ 1,024 MACs ({n} op(s) without a cost rule)>")
+    assert repr(full).endswith("2 ops, 1,024 MACs>")

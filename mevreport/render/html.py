@@ -185,7 +185,7 @@ def _compute_card(report: Report) -> dict[str, Any]:
     kinds = len(report.uncounted_ops)
     return {"label": "Compute (lower bound)", "value": "≥ " + fmt.count(t.macs, "MACs"),
             "detail": f"≥ {fmt.count(t.flops, 'FLOPs')}; lower bound: {missing:,} op{'s' if missing != 1 else ''} "
-                      f"({kinds} kind{'s' if kinds != 1 else ''}) without a cost rule are not counted",
+                      f"({kinds} kind{'s' if kinds != 1 else ''}) without a cost rule, not counted",
             "href": "#warnings", "alert": True}
 
 
