@@ -178,3 +178,21 @@ def test_hf_swin_and_detr_masks_and_constants_raise_nothing():
             r = mevreport.analyze(model, torch.randn(1, 3, size, size), runs=0)
             assert _mostly_zero_nodes(r)  # the look-alikes are there
             assert not kinds(r, "dead_activation") and not kinds(r, "large_values") and not kinds(r, "nan_origin")
+
+
+def test_hf_t5_position_buckets_are_notes_not_origins():
+    """The real T5 (tiny config): the encoder's bidirectional buckets take log(0) on the 7 diagonal
+    distances of a 7-token sequence, the decoder's causal ones on the 7·8/2 = 28 non-positive distances;
+    both are cast to bucket ids, so they are notes, and nothing is reported as a NaN/Inf origin."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_decoder_layers=1,
+                                num_heads=2, decoder_start_token_id=0, pad_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.T5ForConditionalGeneration(cfg).eval()
+    ids = torch.randint(1, 64, (2, 7))
+    r = mevreport.analyze(model, {"input_ids": ids, "decoder_input_ids": ids}, runs=0)
+    assert not kinds(r, "nan_origin")
+    notes = [r.nodes[w.node] for w in kinds(r, "nan_discarded")]
+    assert [(n.op, n.module_path, n.stats.inf_count) for n in notes] == [
+        ("aten.log.default", "encoder.block.0.layer.0.SelfAttention", 7),
+        ("aten.log.default", "decoder.block.0.layer.0.SelfAttention", 28)]
