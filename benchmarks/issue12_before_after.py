@@ -711,8 +711,8 @@ def main() -> None:
     for group in a.groups.split(","):
         before, after = run_tree(a.before, group), run_tree(a.after, group)
         for name, _ in CASES[group]:
-            cell = [v.replace("|", "\\|") for v in (before[name], after[name])]
-            print(f"| {name} | {cell[0]} | {cell[1]} |", flush=True)
+            cell = [v.replace("|", "\\|") for v in (name, before[name], after[name])]
+            print(f"| {cell[0]} | {cell[1]} | {cell[2]} |", flush=True)
 
 
 if __name__ == "__main__":
