@@ -45,6 +45,22 @@ def op_short(op: str) -> str:
     return parts[1] if len(parts) >= 2 else op
 
 
+_ITEMSIZE: dict[str, int] = {}
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of a dtype named as in the JSON (``float32``); 0 for a name torch does not know.
+
+    torch knows, not a table here; it is imported on first use, so reading a report needs no torch.
+    """
+    size = _ITEMSIZE.get(dtype)
+    if size is None:
+        import torch
+        dt = getattr(torch, dtype, None)
+        size = _ITEMSIZE[dtype] = dt.itemsize if isinstance(dt, torch.dtype) else 0
+    return size
+
+
 @dataclass(frozen=True)
 class TensorMeta:
     """Shape and dtype of one tensor (an op input or output)."""
@@ -86,6 +102,11 @@ class Node:
     phase: str = "forward"
     grad_of: int = -1
     arg_names: tuple[str, ...] = ()  # the schema's names of ``args``, position by position (empty: unknown)
+    # Tensor parallelism (mevreport/distributed/shards.py): a plain op on this rank's 1/shard_factor of
+    # a larger tensor (its shapes are the shard's; costs and bytes scale by the factor); and this rank's
+    # bytes of a DTensor output whose global bytes are ``output_bytes`` (None: the same).
+    shard_factor: int = 1
+    local_output_bytes: int | None = None
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION: Final = 1
 ArgScalar = bool | int | float | str  # an op argument the report keeps (ReportNode.args)
 
-# Fields added for the training step (DESIGN §6) are left out of the document
-# while they hold their default (a forward-only report), so forward-only
-# documents stay byte for byte what they were; readers treat absent as the default.
+# Fields added for one kind of run (the training step, DESIGN §6; distributed, §7) are left out of the
+# document while they hold their default, so every other document stays byte for byte what it was;
+# readers treat absent as the default.
 OMIT_DEFAULT = {"omit_default": True}
 
 
@@ -113,6 +113,7 @@ class Totals:
     saved_activation_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     measured_train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)  # distributed: Σ nodes[].comm_bytes
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,10 @@ class ReportNode:
     # the JSON when empty, so documents of ops without any stay as they were
     args: Mapping[str, ArgScalar | tuple[ArgScalar, ...]] = field(default_factory=lambda: MappingProxyType({}),
                                                                   metadata={"omit_empty": True})
+    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)  # a collective: bytes this rank contributes
+    # tensor parallelism: the op ran on each rank's 1/shard_factor of its tensor; ``outputs`` are one rank's
+    # shapes, MACs, FLOPs, bytes and statistics are the global tensor's
+    shard_factor: Count = field(default=1, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,44 @@ class OnnxExport:
 
 
 @dataclass(frozen=True)
+class RankRow:
+    """One rank's own share of a distributed run (DESIGN §7): its shards, its peak, its time."""
+
+    rank: Count
+    param_bytes: Count
+    grad_bytes: Count
+    optimizer_state_bytes: Count
+    peak_activation_bytes: Count
+    latency_ms: Duration | None
+    comm_bytes: Count
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    shape: tuple[Count, ...]
+    dim_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistributedInfo:
+    """The process group the report was made in (or simulated for, ``simulated``)."""
+
+    world_size: Annotated[int, Ge(1)]
+    backend: str
+    mesh: MeshInfo | None
+    writer_rank: Count
+    simulated: bool
+    ranks: tuple[RankRow, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def straggler(self) -> RankRow | None:
+        """The slowest rank (by measured latency); None when nothing was timed."""
+        timed = [r for r in self.ranks if r.latency_ms is not None]
+        return max(timed, key=lambda r: r.latency_ms or 0.0) if timed else None
+
+
+@dataclass(frozen=True)
 class Report:
     """The JSON document written by 'mevreport report --json' and embedded in every HTML report
     (<script type="application/json" id="mevreport-data">). DESIGN.md section 2. Fields are only
@@ -247,6 +290,7 @@ class Report:
     """the --onnx export beside the report (null when none was asked for)"""
     training: TrainingInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): a forward-only report
     grads: tuple[GradStats, ...] = field(default=(), metadata=OMIT_DEFAULT)  # one per parameter after backward, tied once
+    distributed: DistributedInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): one process
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -353,16 +397,19 @@ def report_adapter() -> TypeAdapter[Report]:
 __all__ = [
     "SCHEMA_VERSION",
     "CaptureSummary",
+    "DistributedInfo",
     "Environment",
     "GradStats",
     "Histogram",
     "InputSummary",
     "LossInfo",
+    "MeshInfo",
     "ModelInfo",
     "ModuleRow",
     "OnnxExport",
     "OptimizerInfo",
     "ParamSummary",
+    "RankRow",
     "Report",
     "ReportNode",
     "ReportWarning",
