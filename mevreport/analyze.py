@@ -201,7 +201,7 @@ def rank_bytes(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
 
 
 def _comm_total(nodes: list[ReportNode]) -> int | None:
-    """Bytes this rank contributes to collectives in the graph; None (absent) when it ran none."""
+    """Bytes this rank contributes to the collectives among ``nodes``; None (absent) when it ran none."""
     sizes = [n.comm_bytes for n in nodes if n.comm_bytes is not None]
     return sum(sizes) if sizes else None
 
@@ -273,7 +273,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
         buffers=sum(p.numel for p in buffers), measured_peak_bytes=m.measured_peak_bytes,
         training_memory_estimate_bytes=training_estimate, latency_spread_ms=m.forward_latency_spread_ms,
         latency_runs=m.latency_runs, nodes=len(nodes), uncounted_nodes=sum(uncounted.values()),
-        comm_bytes=_comm_total(nodes),
+        comm_bytes=_comm_total(forward),
     )
     # per-node warnings read forward activations; a step's gradients have their own (analyze_train.py)
     fwd_graph = graph if graph.train is None else dataclasses.replace(graph, nodes=graph.nodes[:len(forward)])
@@ -282,6 +282,10 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
     if graph.train is not None:
         from .analyze_train import with_training
         totals, module_rows, timeline, extra = with_training(graph, nodes, totals, module_rows)
+        backward_comm = _comm_total([rn for rn, n in zip(nodes, graph.nodes) if n.phase == "backward"])
+        if backward_comm is not None or totals.comm_bytes is not None:  # a distributed step: both, 0 when none
+            totals = dataclasses.replace(totals, comm_bytes=totals.comm_bytes or 0,
+                                         backward_comm_bytes=backward_comm or 0)
         warnings += extra
         training = graph.train.training
     cap = graph.capture

@@ -244,6 +244,7 @@ class TrainMeasurements:
     live_bytes: tuple[int, ...]
     measured_peak_bytes: int | None = None     # CUDA: max_memory_allocated over the step, above the baseline
     untrained: tuple[str, ...] = ()            # trainable parameters that received no gradient
+    local_optimizer_state_bytes: int = 0       # this rank's part of it (local shards; all of it in one process)
 
 
 @dataclass(frozen=True)

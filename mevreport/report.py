@@ -113,7 +113,9 @@ class Totals:
     saved_activation_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     measured_train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
-    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)  # distributed: Σ nodes[].comm_bytes
+    # distributed (DESIGN §7): Σ nodes[].comm_bytes of the forward ops, and of a training step's backward
+    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

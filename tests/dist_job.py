@@ -2,7 +2,7 @@
 
 Every rank builds the same model, wraps it in each mode in turn and calls
 ``mevreport.generate`` as a training script would; the writer rank writes the
-report to OUT/<mode>.html.  Each rank also writes OUT/<mode>.rank<r>.json with
+report to OUT/<mode>.html (and a training step's to OUT/<mode>-train.html).  Each rank also writes OUT/<mode>.rank<r>.json with
 the op sequence it recorded and its own ``distributed`` rows, so the test can
 check that no rank diverged.  Usage: dist_job.py OUT
 """
@@ -21,6 +21,7 @@ from models_dist import build, wrap
 import mevreport
 
 WRITERS = {"ddp": 0, "fsdp": 0, "tp": 1, "fsdp+tp": 0}  # tp: another writer rank, as generate(writer_rank=1)
+TRAIN = ("fsdp", "tp")
 
 
 def main(out: Path) -> None:
@@ -33,6 +34,11 @@ def main(out: Path) -> None:
         side = {"ops": [n.op for n in report.nodes], "comm": [n.comm_bytes for n in report.nodes],
                 "distributed": report.to_dict()["distributed"]}
         (out / f"{mode}.rank{rank}.json").write_text(json.dumps(side))
+        dist.barrier()
+    for mode in TRAIN:  # one training step (DESIGN §6) of a freshly wrapped model: backward's collectives too
+        model, ids = build()
+        mevreport.generate(wrap(model, mode, world), ids, out / f"{mode}-train.html", runs=0, train=True,
+                           optimizer="adam")
         dist.barrier()
     dist.destroy_process_group()
 

@@ -75,7 +75,8 @@ TP_COMM = LAYERS * 2 * TOKENS * DIM * F32
 
 
 def test_one_report_per_mode_and_no_rank_diverged(job: Path):
-    assert sorted(p.name for p in job.glob("*.html")) == sorted(f"{m}.html" for m in MODES)
+    assert sorted(p.name for p in job.glob("*.html")) == sorted([f"{m}.html" for m in MODES] +
+                                                                ["fsdp-train.html", "tp-train.html"])
     for mode in MODES:
         a, b = _side(job, mode, 0), _side(job, mode, 1)
         assert a["ops"] == b["ops"] and a["comm"] == b["comm"]   # the same ops and collectives, in order
@@ -154,6 +155,59 @@ def test_tensor_parallel_shards_and_all_reduces_by_hand(job: Path, reference, mo
     assert r.totals.peak_activation_bytes == reference.totals.peak_activation_bytes
     want_mesh = ((2,), ("tp",)) if mode == "tp" else ((1, 2), ("dp", "tp"))
     assert (r.distributed.mesh.shape, r.distributed.mesh.dim_names) == want_mesh
+
+
+@pytest.mark.parametrize("mode", ["fsdp", "tp"])
+def test_trace_marks_the_collectives_as_communication(job: Path, mode: str):
+    from mevreport.render.trace import trace_events
+    r = _report(job, mode)
+    comm = [e for e in trace_events(r)["traceEvents"] if e.get("cat") == "comm"]
+    want = [(n.id, n.op, n.comm_bytes) for n in r.nodes if n.comm_bytes is not None]
+    assert [(e["args"]["node"], e["name"], e["args"]["comm_bytes"]) for e in comm] == want
+    assert len(want) == {"fsdp": 2, "tp": 4}[mode]
+
+
+ROOT_PARAMS = VOCAB * DIM + LINEAR(DIM, VOCAB)  # embedding and head: FSDP2's root group
+STEPS = (LAYERS * 16 + 3) * F32  # Adam's step counter: one float32 scalar per parameter tensor, not sharded
+
+
+@pytest.fixture(scope="module")
+def reference_step() -> mevreport.Report:
+    model, ids = build()
+    return mevreport.analyze(model, ids, runs=0, train=True, optimizer="adam")
+
+
+def test_fsdp_training_step_communication_forward_and_backward_by_hand(job: Path, reference_step):
+    """FSDP2 step of a fresh model: forward all-gathers every group (the root first) of its half; backward
+    all-gathers the resharded blocks again and reduce-scatters each group's whole gradient."""
+    r = _report(job, "fsdp-train")
+    assert (r.totals.params, r.totals.macs, r.totals.backward_macs) == \
+        (PARAMS, MACS, reference_step.totals.backward_macs)
+    assert r.totals.optimizer_state_bytes == reference_step.totals.optimizer_state_bytes == 2 * PARAMS * F32 + STEPS
+    comm = [(n.phase, n.op.split(".")[1], n.comm_bytes) for n in r.nodes if n.comm_bytes is not None]
+    half_block = BLOCK_PARAMS * F32 // 2
+    assert comm == ([("forward", "_allgather_base_", ROOT_PARAMS * F32 // 2)] + [("forward", "_allgather_base_", half_block)] * 2
+                    + [("backward", "_allgather_base_", half_block)] * 2
+                    + [("backward", "_reduce_scatter_base_", BLOCK_PARAMS * F32)] * 2
+                    + [("backward", "_reduce_scatter_base_", ROOT_PARAMS * F32)])
+    assert r.totals.comm_bytes == PARAMS * F32 // 2
+    assert r.totals.backward_comm_bytes == 2 * half_block + (2 * BLOCK_PARAMS + ROOT_PARAMS) * F32
+    half = PARAMS * F32 // 2
+    assert [(x.param_bytes, x.grad_bytes, x.optimizer_state_bytes, x.comm_bytes) for x in r.distributed.ranks] == \
+        [(half, half, 2 * half + STEPS, r.totals.comm_bytes + r.totals.backward_comm_bytes)] * 2
+
+
+def test_tensor_parallel_training_step_all_reduces_by_hand(job: Path, reference_step):
+    """Row-wise layers all-reduce their output in forward (2 a block); in backward each column-wise layer
+    all-reduces the gradient of its replicated input (q, k, v, up: 4 a block)."""
+    r = _report(job, "tp-train")
+    assert (r.totals.params, r.totals.macs, r.totals.backward_macs) == \
+        (PARAMS, MACS, reference_step.totals.backward_macs)
+    comm = [(n.phase, n.comm_bytes) for n in r.nodes if n.comm_bytes is not None]
+    assert comm == [("forward", TOKENS * DIM * F32)] * 4 + [("backward", TOKENS * DIM * F32)] * 8
+    assert (r.totals.comm_bytes, r.totals.backward_comm_bytes) == (TP_COMM, 2 * TP_COMM)
+    assert [(x.param_bytes, x.grad_bytes, x.optimizer_state_bytes, x.comm_bytes) for x in r.distributed.ranks] == \
+        [(TP_RANK_PARAM_BYTES, TP_RANK_PARAM_BYTES, 2 * TP_RANK_PARAM_BYTES + STEPS, 3 * TP_COMM)] * 2
 
 
 def test_ddp_is_analysed_through_its_module(job: Path, reference):

@@ -81,17 +81,27 @@ def mesh_of(tensors: Iterable[torch.Tensor]) -> MeshInfo | None:
     return MeshInfo(tuple(int(d) for d in best.mesh.shape), tuple(names))
 
 
+def forward_peak(graph: Graph) -> int:
+    """This rank's peak of forward activations (its local shards), as ``peak_activation_bytes`` counts."""
+    forward = tuple(n for n in graph.nodes if n.phase == "forward")
+    return liveness(rank_bytes(forward), graph.output_node_ids)[0]
+
+
+def step_comm_bytes(report: Report) -> int:
+    """Bytes a rank contributes to collectives in the captured pass: forward, plus backward for a step."""
+    return (report.totals.comm_bytes or 0) + (report.totals.backward_comm_bytes or 0)
+
+
 def rank_row(report: Report, graph: Graph, params: list[torch.Tensor], rank: int) -> RankRow:
     """This rank's row: its parameter shards and the gradients of the trainable ones (a gradient has its
     parameter's layout under DDP, FSDP2 and tensor parallelism alike), its own peak, latency and traffic.
-    Optimizer state is 0 here: forward-only analysis creates none."""
+    Optimizer state is a training step's (its local shards); forward-only analysis creates none."""
     param_bytes = sum(local_nbytes(p) for p in params)
     grad_bytes = sum(local_nbytes(p) for p in params if p.requires_grad)
-    t = report.totals
-    peak, _ = liveness(rank_bytes(graph.nodes), graph.output_node_ids)
-    return RankRow(rank=rank, param_bytes=param_bytes, grad_bytes=grad_bytes, optimizer_state_bytes=0,
-                   peak_activation_bytes=peak, latency_ms=t.latency_ms,
-                   comm_bytes=t.comm_bytes or 0)
+    state = graph.train.local_optimizer_state_bytes if graph.train is not None else 0
+    return RankRow(rank=rank, param_bytes=param_bytes, grad_bytes=grad_bytes, optimizer_state_bytes=state,
+                   peak_activation_bytes=forward_peak(graph), latency_ms=report.totals.latency_ms,
+                   comm_bytes=step_comm_bytes(report))
 
 
 def with_ranks(report: Report, graph: Graph, model: nn.Module, writer_rank: int,
@@ -103,8 +113,7 @@ def with_ranks(report: Report, graph: Graph, model: nn.Module, writer_rank: int,
     params = held_params(model)
     if mesh is not None:
         from .simulate import mesh_info, rank_rows
-        peak, _ = liveness(rank_bytes(graph.nodes), graph.output_node_ids)
-        ranks = rank_rows(params, mesh, peak, report.totals.comm_bytes or 0)
+        ranks = rank_rows(params, mesh, forward_peak(graph), step_comm_bytes(report))
         mesh_record: MeshInfo | None = mesh_info(mesh)
     else:
         row = rank_row(report, graph, params, dist.get_rank())

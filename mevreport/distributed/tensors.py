@@ -29,8 +29,14 @@ def is_dtensor(t: Any) -> bool:
 
 
 def local_tensor(t: torch.Tensor) -> torch.Tensor:
-    """The rank's own shard of a DTensor (its storage); a plain tensor itself."""
-    return t.to_local() if is_dtensor(t) else t  # type: ignore[attr-defined]
+    """The rank's own shard of a DTensor (its storage); a plain tensor itself.
+
+    Under ``no_grad`` because with autograd on ``to_local`` returns a fresh view of the shard (its
+    backward hook), not the shard: a mark put on that view would never reach the ops that read it."""
+    if not is_dtensor(t):
+        return t
+    with torch.no_grad():
+        return t.to_local()  # type: ignore[attr-defined]
 
 
 def local_nbytes(t: torch.Tensor) -> int:
