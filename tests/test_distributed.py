@@ -275,3 +275,26 @@ def test_lightning_ddp_under_torchrun_writes_one_report_and_ends(tmp_path):
     r = mevreport.load(tmp_path / "mevreport.html")
     assert r.distributed.world_size == 2 and r.totals.params == 4 * 8 + 8 + 8 + 1
     assert [x.param_bytes for x in r.distributed.ranks] == [(4 * 8 + 8 + 8 + 1) * F32] * 2
+
+
+def test_hugging_face_trainer_under_torchrun_writes_one_report_and_ends(tmp_path):
+    """MevreportTrainerCallback at the end of a 2-process DDP Trainer.train: every rank takes part (the main
+    process alone waited for ever in the per-rank gather), the main process writes the one report."""
+    pytest.importorskip("transformers")
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(HERE / "dist_hf_job.py"), str(tmp_path)]
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the Trainer DDP job did not finish in 120 s: a rank is waiting in a collective")
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["mevreport-train.html"]
+    sides = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [len(s["paths"]) for s in sides] == [2, 0] and sides[0]["world"] == 2
+    r = mevreport.load(tmp_path / "mevreport-train.html")
+    params = 4 * 3 + 3
+    assert r.distributed.world_size == 2 and r.totals.params == params and r.training is not None
+    # the model the callback gets is the one inside DDP: replicated, its gradients and Adam(W)'s two states too
+    assert [(x.param_bytes, x.grad_bytes) for x in r.distributed.ranks] == [(params * F32, params * F32)] * 2
+    assert all(x.optimizer_state_bytes == r.totals.optimizer_state_bytes for x in r.distributed.ranks)
