@@ -91,3 +91,23 @@ def test_cli_world_size(tmp_path):
     bad = run_cli("report", spec, "--world-size", "3", "-o", str(tmp_path / "x.html"))
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--device meta" in bad.stderr
     assert not (tmp_path / "x.html").exists()
+
+
+def test_cli_tensor_parallel_with_the_models_own_plan(tmp_path):
+    """``--shard tp`` with no plan of ours: a transformers Llama brings ``base_model_tp_plan`` (q, k, v,
+    gate, up column-wise; o, down row-wise) and its ``lm_head`` column-wise with the logits gathered."""
+    pytest.importorskip("transformers")
+    from .models_dist_llama import BATCH, HIDDEN, INTER, SEQ, VOCAB
+    spec = f"{REPO / 'tests' / 'models_dist_llama.py'}:build"
+    out = run_cli("report", spec, "--device", "meta", "--world-size", "2", "--shard", "tp",
+                  "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"), "-q", timeout=180)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    d = doc["distributed"]
+    replicated = VOCAB * HIDDEN + 3 * HIDDEN                             # embedding, three RMSNorms
+    split = 4 * HIDDEN * HIDDEN + 3 * HIDDEN * INTER + HIDDEN * VOCAB     # attention, MLP, lm_head
+    assert doc["totals"]["params"] == replicated + split
+    comm = [BATCH * SEQ * HIDDEN * F32] * 2 + [BATCH * SEQ * VOCAB // 2 * F32]  # o, down all-reduce; logits gather
+    assert [n["comm_bytes"] for n in doc["nodes"] if "comm_bytes" in n] == comm
+    assert [(x["param_bytes"], x["comm_bytes"]) for x in d["ranks"]] == [((replicated + split // 2) * F32, sum(comm))] * 2
+    assert d["simulated"] and d["mesh"] == {"shape": [2], "dim_names": ["tp"]}
