@@ -24,11 +24,14 @@ from annotated_types import Ge
 
 from .graph import (
     Count,
+    DistributedInfo,
     Duration,
     GradStats,
     Histogram,
     LossInfo,
+    MeshInfo,
     OptimizerInfo,
+    RankRow,
     TensorMeta,
     TensorStats,
     TrainingInfo,
@@ -218,44 +221,6 @@ class OnnxExport:
     opset: int | None
     error: str | None = None
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RankRow:
-    """One rank's own share of a distributed run (DESIGN §7): its shards, its peak, its time."""
-
-    rank: Count
-    param_bytes: Count
-    grad_bytes: Count
-    optimizer_state_bytes: Count
-    peak_activation_bytes: Count
-    latency_ms: Duration | None
-    comm_bytes: Count
-
-
-@dataclass(frozen=True)
-class MeshInfo:
-    shape: tuple[Count, ...]
-    dim_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DistributedInfo:
-    """The process group the report was made in (or simulated for, ``simulated``)."""
-
-    world_size: Annotated[int, Ge(1)]
-    backend: str
-    mesh: MeshInfo | None
-    writer_rank: Count
-    simulated: bool
-    ranks: tuple[RankRow, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def straggler(self) -> RankRow | None:
-        """The slowest rank (by measured latency); None when nothing was timed."""
-        timed = [r for r in self.ranks if r.latency_ms is not None]
-        return max(timed, key=lambda r: r.latency_ms or 0.0) if timed else None
 
 
 @dataclass(frozen=True)
