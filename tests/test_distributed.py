@@ -197,6 +197,21 @@ def test_fsdp_training_step_communication_forward_and_backward_by_hand(job: Path
         [(half, half, 2 * half + STEPS, r.totals.comm_bytes + r.totals.backward_comm_bytes)] * 2
 
 
+def test_simulated_fsdp_training_step_matches_the_real_job(job: Path):
+    """The same step planned on 2 fake ranks in one process communicates what the real job did, forward
+    and backward (optimizer state per rank is not simulated: 0, the global total is measured)."""
+    with torch.device("meta"):
+        model = type(build()[0])()
+    _, ids = build()
+    sim = mevreport.analyze(model, ids, device="meta", world_size=2, shard="fsdp", train=True, optimizer="adam")
+    real = _report(job, "fsdp-train")
+    assert (sim.totals.comm_bytes, sim.totals.backward_comm_bytes, sim.totals.optimizer_state_bytes) == \
+        (real.totals.comm_bytes, real.totals.backward_comm_bytes, real.totals.optimizer_state_bytes)
+    assert [(x.param_bytes, x.grad_bytes, x.comm_bytes) for x in sim.distributed.ranks] == \
+        [(x.param_bytes, x.grad_bytes, x.comm_bytes) for x in real.distributed.ranks]
+    assert [x.optimizer_state_bytes for x in sim.distributed.ranks] == [0, 0]
+
+
 def test_tensor_parallel_training_step_all_reduces_by_hand(job: Path, reference_step):
     """Row-wise layers all-reduce their output in forward (2 a block); in backward each column-wise layer
     all-reduces the gradient of its replicated input (q, k, v, up: 4 a block)."""
