@@ -195,6 +195,8 @@ def test_fsdp_training_step_communication_forward_and_backward_by_hand(job: Path
     half = PARAMS * F32 // 2
     assert [(x.param_bytes, x.grad_bytes, x.optimizer_state_bytes, x.comm_bytes) for x in r.distributed.ranks] == \
         [(half, half, 2 * half + STEPS, r.totals.comm_bytes + r.totals.backward_comm_bytes)] * 2
+    page = (job / "fsdp-train.html").read_text(encoding="utf-8")
+    assert "42.6 KiB in the backward" in page  # 43,584 bytes
 
 
 def test_simulated_fsdp_training_step_matches_the_real_job(job: Path):
