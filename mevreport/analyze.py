@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .costs import cost_of
+from .distributed.comm import comm_bytes
 from .flow import input_dependent, non_finite_origins, reaching_output
 from .graph import Graph, Node, TensorStats, frozen_map, op_short
 from .modpath import prefixes
@@ -185,6 +186,24 @@ def op_args(n: Node) -> Mapping[str, Any]:
         elif name == "weight" and n.op.startswith("aten.convolution") and hasattr(value, "shape"):
             out["kernel"] = tuple(value.shape[2:])  # the kernel is the weight's spatial shape, not an argument
     return frozen_map(out)
+def global_bytes(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Nodes with the bytes of the whole tensor (tensor-parallel shards scaled by their factor)."""
+    if all(n.shard_factor == 1 for n in nodes):
+        return nodes
+    return tuple(dataclasses.replace(n, output_bytes=n.output_bytes * n.shard_factor) if n.shard_factor != 1 else n
+                 for n in nodes)
+
+
+def rank_bytes(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Nodes with the bytes this rank allocates (a DTensor output's local shard)."""
+    return tuple(dataclasses.replace(n, output_bytes=n.local_output_bytes) if n.local_output_bytes is not None
+                 else n for n in nodes)
+
+
+def _comm_total(nodes: list[ReportNode]) -> int | None:
+    """Bytes this rank contributes to the collectives among ``nodes``; None (absent) when it ran none."""
+    sizes = [n.comm_bytes for n in nodes if n.comm_bytes is not None]
+    return sum(sizes) if sizes else None
 
 
 def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, tool_version: str,
@@ -197,12 +216,14 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
         cost = cost_of(n)
         if cost is None:
             uncounted[n.op] += 1
+        k = n.shard_factor  # a tensor-parallel op on this rank's shard: the global figures are k times its own
         nodes.append(ReportNode(
             id=n.id, op=n.op, module_path=n.module_path, inputs=n.inputs, outputs=n.outputs,
-            macs=cost.macs if cost else None, flops=cost.flops if cost else None, output_bytes=n.output_bytes,
-            latency_ms=m.node_latency_ms.get(n.id), stats=_stats_or_none(m.node_stats, n.id),
-            module_call=n.module_call, uncounted=cost is None, args=op_args(n),
-            phase=n.phase if graph.train is not None else None,
+            macs=cost.macs * k if cost else None, flops=cost.flops * k if cost else None,
+            output_bytes=n.output_bytes * k, latency_ms=m.node_latency_ms.get(n.id),
+            stats=_stats_or_none(m.node_stats, n.id), module_call=n.module_call, uncounted=cost is None,
+            args=op_args(n), phase=n.phase if graph.train is not None else None,
+            comm_bytes=comm_bytes(n), shard_factor=k,
         ))
     # a training step's backward and optimizer ops have their own totals (analyze_train.py)
     forward = [rn for rn, n in zip(nodes, graph.nodes) if n.phase == "forward"]
@@ -238,7 +259,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
 
     weights = [p for p in graph.params if not p.is_buffer]
     buffers = [p for p in graph.params if p.is_buffer]
-    peak, timeline = liveness(graph.nodes[:len(forward)], graph.output_node_ids)
+    peak, timeline = liveness(global_bytes(graph.nodes[:len(forward)]), graph.output_node_ids)
     trainable = sum(p.numel for p in weights if p.trainable)
     param_bytes = sum(p.nbytes for p in weights)
     activation_bytes = sum(n.output_bytes for n in forward)
@@ -252,6 +273,7 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
         buffers=sum(p.numel for p in buffers), measured_peak_bytes=m.measured_peak_bytes,
         training_memory_estimate_bytes=training_estimate, latency_spread_ms=m.forward_latency_spread_ms,
         latency_runs=m.latency_runs, nodes=len(nodes), uncounted_nodes=sum(uncounted.values()),
+        comm_bytes=_comm_total(forward),
     )
     # per-node warnings read forward activations; a step's gradients have their own (analyze_train.py)
     fwd_graph = graph if graph.train is None else dataclasses.replace(graph, nodes=graph.nodes[:len(forward)])
@@ -260,6 +282,10 @@ def analyze_graph(graph: Graph, *, created_at: str, environment: Environment, to
     if graph.train is not None:
         from .analyze_train import with_training
         totals, module_rows, timeline, extra = with_training(graph, nodes, totals, module_rows)
+        backward_comm = _comm_total([rn for rn, n in zip(nodes, graph.nodes) if n.phase == "backward"])
+        if backward_comm is not None or totals.comm_bytes is not None:  # a distributed step: both, 0 when none
+            totals = dataclasses.replace(totals, comm_bytes=totals.comm_bytes or 0,
+                                         backward_comm_bytes=backward_comm or 0)
         warnings += extra
         training = graph.train.training
     cap = graph.capture

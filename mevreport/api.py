@@ -47,7 +47,9 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
             runs: int = 3, grad: bool = False, label: str | None = None, name: str | None = None,
             progress: Callable[[str], None] | None = None, onnx_path: str | Path | None = None,
             train: bool = False, loss: Callable[[Any, Any], torch.Tensor] | str | None = None,
-            optimizer: Any = None) -> Report:
+            optimizer: Any = None, writer_rank: int = 0, world_size: int | None = None,
+            shard: str | None = None, tp_size: int | None = None,
+            tp_plan: dict[str, str] | None = None) -> Report:
     """Run ``model`` on ``inputs`` and return its :class:`Report`.
 
     ``inputs`` is a tensor, a tuple/list of positional arguments or a dict of
@@ -66,6 +68,15 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
     model's parameters, which is copied, never stepped; "sgd", "adam", "adamw"
     (the default) or a factory ``f(params)``).  The model, its ``.grad``, the
     optimizer and the RNG are left as found.
+
+    Inside a process group (``torchrun``; DDP, FSDP2, tensor parallelism) call
+    it on every rank with the same arguments: the ranks make the same
+    collectives in the same order, numbers are global, and ``report.distributed``
+    holds every rank's row; ``writer_rank`` is the rank whose ``generate``
+    writes the file (docs/distributed.md).  ``world_size`` with ``shard``
+    ("fsdp", "tp", "fsdp+tp"; ``tp_size`` ranks per tensor-parallel group,
+    ``tp_plan`` {module pattern: "colwise" | "rowwise"} where the model brings
+    none) simulates that many ranks on fake tensors, without processes.
     """
     if isinstance(model, (str, Path)):
         from .onnx import analyze_onnx, is_onnx_path
@@ -78,6 +89,10 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
         return analyze_onnx(model, input_shapes=positional, named_shapes=named,
                             device=None if device is None else str(device), stats=stats, runs=runs, title=title,
                             label=label, name=name, progress=progress)
+    from .distributed.ranks import check_writer_rank, process_group_active
+    from .distributed.tensors import class_name, unwrap_ddp
+    check_writer_rank(writer_rank)
+    model, ddp_note = unwrap_ddp(model)
     if onnx_path is not None:
         from .fileio import check_writable
         check_writable(onnx_path)
@@ -95,14 +110,31 @@ def analyze(model: nn.Module | str | Path, inputs: Any = None, device: str | tor
                              f"not {type(loss).__name__}")
     elif loss is not None or optimizer is not None:
         raise UsageError("loss and optimizer are for a training step: pass train=True as well")
-    graph = run_capture(model, inputs, device=device, method=capture, stats=stats, grad=grad, runs=runs,
-                        name=name, progress=progress, train=spec)
-    report = report_of(graph, title=title, label=label)
+    notes = (ddp_note,) if ddp_note else ()
+
+    def run(m: nn.Module, dev: Any, mesh: Any = None) -> Report:
+        graph = run_capture(m, inputs, device=dev, method=capture, stats=stats, grad=grad, runs=runs,
+                            name=name or class_name(model), progress=progress, train=spec)
+        report = report_of(graph, title=title, label=label)
+        if process_group_active():
+            from .distributed.ranks import with_ranks
+            report = with_ranks(report, graph, m, writer_rank, notes=notes, mesh=mesh)
+        return report
+
+    if world_size is not None or shard is not None:
+        from .distributed import simulate
+        kind, tp = simulate.check(world_size if world_size is not None else 1, shard, tp_size)
+        if device is not None and str(device) != "meta":
+            raise UsageError(f"a simulated world_size runs on fake tensors: use device 'meta', not {str(device)!r}")
+        with simulate.fake_world(world_size or 1):
+            twin, mesh = simulate.sharded_copy(model, kind, world_size or 1, tp, tp_plan)
+            return run(twin, "meta", mesh)
+    report = run(model, device)
     if onnx_path is not None:
         from .onnx import export_onnx, with_export
         if progress:
             progress(f"exporting ONNX to {onnx_path}")
-        export = export_onnx(model, inputs, onnx_path) if not graph.capture.fake else _no_export(onnx_path)
+        export = export_onnx(model, inputs, onnx_path) if not report.capture.fake else _no_export(onnx_path)
         report = with_export(report, export)
     return report
 
@@ -117,12 +149,17 @@ def generate(model: nn.Module, inputs: Any, path: str | Path, **analyze_options:
     """``analyze`` then ``save_html``; returns the :class:`Report`.
 
     A one-line call for the end of a training loop:
-    ``mevreport.generate(model, batch, "report.html")``.
+    ``mevreport.generate(model, batch, "report.html")``; under ``torchrun``
+    every rank calls it and only ``writer_rank`` (default 0) writes.
     """
+    from .distributed.ranks import is_writer
     from .fileio import check_writable
-    check_writable(path)
+    writer = is_writer(analyze_options.get("writer_rank", 0))
+    if writer:
+        check_writable(path)
     report = analyze(model, inputs, **analyze_options)
-    report.save_html(path)
+    if writer:  # one report from a torchrun job: the other ranks took part in the collectives only
+        report.save_html(path)
     return report
 
 

@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--trace", dest="trace_path", metavar="PATH",
                      help="also write the measured op timeline as Chrome trace JSON (Perfetto, chrome://tracing)")
     rep.add_argument("--csv", dest="csv_dir", metavar="DIR", help="also write ops.csv and modules.csv into DIR")
+    rep.add_argument("--world-size", type=int, default=None, metavar="N",
+                     help="simulate N ranks (with --device meta and --shard): each rank's shards and traffic")
+    rep.add_argument("--shard", choices=["fsdp", "tp", "fsdp+tp"], default=None,
+                     help="how the simulated ranks shard the model (default with --world-size: fsdp)")
+    rep.add_argument("--tp-size", type=int, default=None, metavar="K",
+                     help="ranks per tensor-parallel group for --shard fsdp+tp (default: 8, or N when smaller)")
     rep.add_argument("--title", help="report title")
     rep.add_argument("--label", help="release label, e.g. v1.2.0 (used by 'mevreport index')")
     rep.add_argument("--train", action="store_true",
@@ -192,6 +198,8 @@ def _report_onnx(args: argparse.Namespace) -> int:
         raise UsageError("--onnx exports a PyTorch model; MODEL is already an ONNX file")
     if args.train:
         raise UsageError("--train needs a PyTorch model: an ONNX file has no backward to capture")
+    if args.world_size is not None or args.shard or args.tp_size:
+        raise UsageError("--world-size, --shard and --tp-size shard a PyTorch model: MODEL is an ONNX file")
     positional, named = [], {}
     for text in args.input_shape:
         key, shape = parse_named_shape(text)
@@ -261,6 +269,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     dtype = parse_dtype(args.input_dtype)
     if args.runs < 0:
         raise UsageError("--runs must be 0 or more")
+    if (args.shard or args.tp_size) and args.world_size is None:
+        raise UsageError("--shard and --tp-size plan a sharded run: give the number of ranks with --world-size N")
+    if args.world_size is not None:
+        if args.device != "meta":
+            raise UsageError("--world-size simulates ranks on fake tensors: add --device meta")
+        from .distributed.simulate import check
+        check(args.world_size, args.shard, args.tp_size)  # a bad world fails before the model is loaded
     say = _progress(args.quiet)
     loaded = _load_for_device(load_model, args.model, args.device)
     output = args.output or f"{loaded.name}.html"
@@ -272,7 +287,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         report = analyze(loaded.module, inputs, device=args.device, capture=args.capture, stats=not args.no_stats,
                          title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
-                         onnx_path=args.onnx_path, **train_options)
+                         onnx_path=args.onnx_path, world_size=args.world_size, shard=args.shard,
+                         tp_size=args.tp_size, **train_options)
     except ModelRunError as exc:
         hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
         raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc

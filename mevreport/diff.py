@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .distributed.comm import CommChange, communication_changes
 from .modpath import prefixes
-from .report import ModuleRow, Report, ReportNode
+from .report import OMIT_DEFAULT, ModuleRow, Report, ReportNode
 
 TOTAL_METRICS = ("params", "macs", "flops", "peak_activation_bytes", "latency_ms")
 # The training step's totals (DESIGN §6): compared when either report has them, so a diff of two
@@ -129,6 +130,8 @@ class ReportDiff:
     unchanged_modules: int
     latency_noise_ms: float | None
     notes: tuple[str, ...]
+    # collectives side by side, when either report is distributed (left out of the document otherwise)
+    communication: tuple[CommChange, ...] = field(default=(), metadata=OMIT_DEFAULT)
 
     def total(self, metric: str) -> MetricChange:
         return next(t for t in self.totals if t.metric == metric)
@@ -334,6 +337,9 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
         b, h = getattr(base.totals, metric), getattr(head.totals, metric)
         change = None if b is None or h is None else h - b
         totals.append(MetricChange(metric, b, h, noise=metric == "latency_ms" and within_noise(change, noise)))
+    sharded = base.distributed is not None or head.distributed is not None
+    if sharded:  # communication per rank; a single-process report communicates nothing (0, not "not measured")
+        totals.append(MetricChange("comm_bytes", base.totals.comm_bytes or 0, head.totals.comm_bytes or 0))
     scale = {name: float(max(abs(getattr(base.totals, name) or 0), abs(getattr(head.totals, name) or 0)))
              for name in ("params", "macs", "flops", "latency_ms")}
 
@@ -393,7 +399,7 @@ def compare(base: Report, head: Report, base_source: str = "BASE", head_source: 
     order = {"changed": 0, "renamed": 1, "added": 2, "removed": 3}
     changes.sort(key=lambda c: (-round(c.size, 12), (c.head or c.base).position, order[c.kind]))  # type: ignore[union-attr]
     return ReportDiff(_side(base, base_source), _side(head, head_source), tuple(totals), tuple(changes), unchanged,
-                      noise, tuple(_notes(base, head)))
+                      noise, tuple(_notes(base, head)), communication_changes(base, head) if sharded else ())
 
 
 def compared_metrics(base: Report, head: Report) -> tuple[str, ...]:
@@ -439,6 +445,13 @@ def _notes(base: Report, head: Report) -> list[str]:
         if (bt.loss.source, bt.loss.name) != (ht.loss.source, ht.loss.name):
             notes.append(f"losses differ: base {bt.loss.name} ({bt.loss.source}), "
                          f"head {ht.loss.name} ({ht.loss.source})")
+    for side, r in (("base", base), ("head", head)):
+        d = r.distributed
+        if d is not None:
+            how = "simulated" if d.simulated else "run"
+            mesh = f", mesh {' × '.join(map(str, d.mesh.shape))} ({', '.join(d.mesh.dim_names)})" if d.mesh else ""
+            notes.append(f"{side} was {how} on {d.world_size} ranks ({d.backend}{mesh}): its figures are global, "
+                         f"latency is rank {d.writer_rank}'s, communication per rank is listed")
     return notes
 
 

@@ -45,6 +45,22 @@ def op_short(op: str) -> str:
     return parts[1] if len(parts) >= 2 else op
 
 
+_ITEMSIZE: dict[str, int] = {}
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of a dtype named as in the JSON (``float32``); 0 for a name torch does not know.
+
+    torch knows, not a table here; it is imported on first use, so reading a report needs no torch.
+    """
+    size = _ITEMSIZE.get(dtype)
+    if size is None:
+        import torch
+        dt = getattr(torch, dtype, None)
+        size = _ITEMSIZE[dtype] = dt.itemsize if isinstance(dt, torch.dtype) else 0
+    return size
+
+
 @dataclass(frozen=True)
 class TensorMeta:
     """Shape and dtype of one tensor (an op input or output)."""
@@ -86,6 +102,11 @@ class Node:
     phase: str = "forward"
     grad_of: int = -1
     arg_names: tuple[str, ...] = ()  # the schema's names of ``args``, position by position (empty: unknown)
+    # Tensor parallelism (mevreport/distributed/shards.py): a plain op on this rank's 1/shard_factor of
+    # a larger tensor (its shapes are the shard's; costs and bytes scale by the factor); and this rank's
+    # bytes of a DTensor output whose global bytes are ``output_bytes`` (None: the same).
+    shard_factor: int = 1
+    local_output_bytes: int | None = None
 
     def kwarg(self, name: str, default: Any = None) -> Any:
         for k, v in self.kwargs:
@@ -223,6 +244,7 @@ class TrainMeasurements:
     live_bytes: tuple[int, ...]
     measured_peak_bytes: int | None = None     # CUDA: max_memory_allocated over the step, above the baseline
     untrained: tuple[str, ...] = ()            # trainable parameters that received no gradient
+    local_optimizer_state_bytes: int = 0       # this rank's part of it (local shards; all of it in one process)
 
 
 @dataclass(frozen=True)
@@ -271,3 +293,44 @@ class Graph:
     capture: CaptureInfo
     measurements: Measurements = field(default_factory=Measurements)
     train: TrainMeasurements | None = None
+
+
+# --- a distributed run (DESIGN §7): the report's ``distributed`` record, kept with the training records
+
+
+@dataclass(frozen=True)
+class RankRow:
+    """One rank's own share of a distributed run (DESIGN §7): its shards, its peak, its time."""
+
+    rank: Count
+    param_bytes: Count
+    grad_bytes: Count
+    optimizer_state_bytes: Count
+    peak_activation_bytes: Count
+    latency_ms: Duration | None
+    comm_bytes: Count
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    shape: tuple[Count, ...]
+    dim_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistributedInfo:
+    """The process group the report was made in (or simulated for, ``simulated``): ``Report.distributed``."""
+
+    world_size: Annotated[int, Ge(1)]
+    backend: str
+    mesh: MeshInfo | None
+    writer_rank: Count
+    simulated: bool
+    ranks: tuple[RankRow, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def straggler(self) -> RankRow | None:
+        """The slowest rank (by measured latency); None when nothing was timed."""
+        timed = [r for r in self.ranks if r.latency_ms is not None]
+        return max(timed, key=lambda r: r.latency_ms or 0.0) if timed else None

@@ -24,11 +24,14 @@ from annotated_types import Ge
 
 from .graph import (
     Count,
+    DistributedInfo,
     Duration,
     GradStats,
     Histogram,
     LossInfo,
+    MeshInfo,
     OptimizerInfo,
+    RankRow,
     TensorMeta,
     TensorStats,
     TrainingInfo,
@@ -41,9 +44,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION: Final = 1
 ArgScalar = bool | int | float | str  # an op argument the report keeps (ReportNode.args)
 
-# Fields added for the training step (DESIGN §6) are left out of the document
-# while they hold their default (a forward-only report), so forward-only
-# documents stay byte for byte what they were; readers treat absent as the default.
+# Fields added for one kind of run (the training step, DESIGN §6; distributed, §7) are left out of the
+# document while they hold their default, so every other document stays byte for byte what it was;
+# readers treat absent as the default.
 OMIT_DEFAULT = {"omit_default": True}
 
 
@@ -113,6 +116,9 @@ class Totals:
     saved_activation_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
     measured_train_peak_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    # distributed (DESIGN §7): Σ nodes[].comm_bytes of the forward ops, and of a training step's backward
+    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
+    backward_comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,10 @@ class ReportNode:
     # the JSON when empty, so documents of ops without any stay as they were
     args: Mapping[str, ArgScalar | tuple[ArgScalar, ...]] = field(default_factory=lambda: MappingProxyType({}),
                                                                   metadata={"omit_empty": True})
+    comm_bytes: Count | None = field(default=None, metadata=OMIT_DEFAULT)  # a collective: bytes this rank contributes
+    # tensor parallelism: the op ran on each rank's 1/shard_factor of its tensor; ``outputs`` are one rank's
+    # shapes, MACs, FLOPs, bytes and statistics are the global tensor's
+    shard_factor: Count = field(default=1, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,7 @@ class Report:
     """the --onnx export beside the report (null when none was asked for)"""
     training: TrainingInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): a forward-only report
     grads: tuple[GradStats, ...] = field(default=(), metadata=OMIT_DEFAULT)  # one per parameter after backward, tied once
+    distributed: DistributedInfo | None = field(default=None, metadata=OMIT_DEFAULT)  # None (absent): one process
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -355,16 +366,19 @@ def report_adapter() -> TypeAdapter[Report]:
 __all__ = [
     "SCHEMA_VERSION",
     "CaptureSummary",
+    "DistributedInfo",
     "Environment",
     "GradStats",
     "Histogram",
     "InputSummary",
     "LossInfo",
+    "MeshInfo",
     "ModelInfo",
     "ModuleRow",
     "OnnxExport",
     "OptimizerInfo",
     "ParamSummary",
+    "RankRow",
     "Report",
     "ReportNode",
     "ReportWarning",

@@ -89,6 +89,18 @@ def test_phases_get_their_own_track(report) -> None:
     assert names == {1: "forward", 2: "backward", 3: "optimizer"}
 
 
+def test_collectives_have_the_comm_category_and_their_bytes(report) -> None:
+    """A node with comm_bytes (a c10d collective of a distributed run) is a ``comm`` event, not an ``op``;
+    a real two-process run's trace is checked in tests/test_distributed.py."""
+    nodes = list(report.nodes)
+    marked = [dataclasses.replace(nodes[0], comm_bytes=4096)] + nodes[1:]
+    events = trace_events(dataclasses.replace(report, nodes=tuple(marked)))["traceEvents"]
+    comm = [e for e in events if e.get("cat") == "comm"]
+    assert [(e["args"]["node"], e["args"]["comm_bytes"]) for e in comm] == [(nodes[0].id, 4096)]
+    assert len([e for e in events if e.get("cat") == "op"]) == len(nodes) - 1
+    assert all("comm_bytes" not in e["args"] for e in trace_events(report)["traceEvents"] if e.get("cat") == "op")
+
+
 def test_csv_tables_hold_the_report_numbers(report) -> None:
     ops = list(csv.DictReader(io.StringIO(ops_csv(report))))
     assert tuple(ops[0]) == OP_COLUMNS and len(ops) == len(report.nodes)

@@ -9,6 +9,7 @@ it (a tag on the tensor) or its name (parameters, buffers, inputs).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,12 @@ StatsHook = Callable[[int, torch.Tensor], None]
 # Views that can repeat or drop elements even when numel is unchanged: their
 # values are not a permutation of their base's, so they get their own stats.
 _NON_PERMUTING_VIEWS = {"as_strided", "unfold", "diagonal", "view_as_real", "view_as_complex", "real", "imag"}
+# Outputs whose values are not there when the op returns, so they get no statistics (nor do views of them):
+# a collective fills its buffers asynchronously, until its wait (FSDP2's all-gather, DTensor's all-reduce),
+# FSDP2's own ops pack and unpack those buffers, and an uninitialised allocation holds whatever the
+# allocator left (FSDP2 allocates its all-gather output so: read early, it showed NaN "origins").
+_NO_VALUES_NAMESPACES = {"c10d", "_c10d_functional", "fsdp"}
+_UNINITIALISED = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
 
 
 def tensors_in(values: Any) -> list[torch.Tensor]:
@@ -150,6 +157,14 @@ class TensorTags:
             pass
 
 
+def _local_shards() -> Any:
+    """A :class:`~mevreport.distributed.shards.LocalShards` inside a process group, else None (no cost)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    from ..distributed.shards import LocalShards
+    return LocalShards()
+
+
 class OpRecorder(TorchDispatchMode):
     """Records nodes while the model runs; see the module docstring."""
 
@@ -173,6 +188,10 @@ class OpRecorder(TorchDispatchMode):
         self.producer = TensorTags()
         self.failed_at: tuple[str, str] | None = None
         self._view_cache: dict[Any, bool | None] = {}
+        # inside a process group: which plain tensors are local shards of DTensors (tensor parallelism)
+        self.shards = _local_shards()
+        self._no_values_ops: dict[Any, bool] = {}
+        self._no_values: set[int] = set()  # node ids whose outputs hold no values yet (see _NO_VALUES_NAMESPACES)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -210,9 +229,28 @@ class OpRecorder(TorchDispatchMode):
             self.producer.set(t, p)
             if id(t) in self._name_by_id:  # a parameter, buffer or input written in place
                 self._tagged_named.append(t)
+        groups: tuple = ()
+        if self.shards is not None:
+            groups = self._mark_shards(in_tensors, outs, produced)
         if self.stats_hook is not None:
             self._observe(func, produced[0].node, outs, self.builder.flat_args(func, args, kwargs),
-                          self.builder.sources(func))
+                          self.builder.sources(func), groups)
+
+    def _mark_shards(self, in_tensors: list[torch.Tensor], outs: list[torch.Tensor], produced: list) -> tuple:
+        """Tensor parallelism: a DTensor output's local tensor is what the next plain op reads, so it carries
+        the producer's tag too (the edge); the node records how it relates to the global tensor."""
+        from ..distributed.tensors import group_size, is_dtensor, local_tensor
+        assert self.shards is not None
+        for t, p in zip(outs, produced):
+            if is_dtensor(t):
+                self.producer.set(local_tensor(t), p)
+        groups, divisor = self.shards.after_op(in_tensors, outs)
+        node = self.nodes[-1]
+        if groups:
+            self.nodes[-1] = dataclasses.replace(node, shard_factor=group_size(groups))
+        elif divisor > 1 and node.output_bytes:
+            self.nodes[-1] = dataclasses.replace(node, local_output_bytes=node.output_bytes // divisor)
+        return groups
 
     def clear_tags(self) -> None:
         """Take the tags off parameters, buffers and inputs written in place
@@ -233,7 +271,8 @@ class OpRecorder(TorchDispatchMode):
             self._view_cache[func] = kind
         return kind
 
-    def _observe(self, func: Any, node_id: int, outs: list[torch.Tensor], flat_args: list, sources: list) -> None:
+    def _observe(self, func: Any, node_id: int, outs: list[torch.Tensor], flat_args: list, sources: list,
+                 groups: tuple = ()) -> None:
         """Statistics of the node's first floating output, unless they are known already.
 
         A reshape/permute of a tensor whose statistics were taken (and which was
@@ -246,6 +285,13 @@ class OpRecorder(TorchDispatchMode):
         index, t = next(((i, o) for i, o in enumerate(outs) if o.is_floating_point() or o.is_complex()), (-1, None))
         if t is None or hook is None:
             return
+        no_values = self._no_values_ops.get(func)
+        if no_values is None:
+            no_values = self._no_values_ops[func] = (func.namespace in _NO_VALUES_NAMESPACES
+                                                     or func._schema.name.split("::")[-1] in _UNINITIALISED)
+        if no_values:
+            self._no_values.add(node_id)
+            return
         view = self._view_kind(func)
         if view is not None:
             src = source_for(sources, index)
@@ -254,13 +300,24 @@ class OpRecorder(TorchDispatchMode):
                 base = base[0] if base else None
             if isinstance(base, torch.Tensor):
                 pid = self.producer.get(base) if base is not t else None
+                if pid in self._no_values:
+                    self._no_values.add(node_id)
+                    return
                 if pid is None:
-                    if type(self._name_by_id.get(id(base))) is ParamRef:
+                    named = self._name_by_id.get(id(base))
+                    if type(named) is ParamRef:
+                        return
+                    # inside a process group, a view of a tensor made outside the graph is FSDP2's view of
+                    # its all-gather buffers, read before the collective has filled them
+                    if named is None and self.shards is not None:
                         return
                 elif view and t.numel() == base.numel():
                     share = getattr(hook, "share", None)
                     if share is not None and share(node_id, pid, base):
                         return
+        if groups:  # a local shard: the statistics of every rank's shards together, the global tensor's
+            from ..distributed.tensors import union_values
+            t = union_values(t, groups)
         hook(node_id, t)
 
 

@@ -29,6 +29,9 @@ def fake_runner(model: nn.Module, args: tuple, kwargs: dict, device: torch.devic
     bounded by their input's size (a ShapeEnv), instead of failing on them; only asked for after a run
     without it failed so, since the ShapeEnv changes how other data-dependent calls behave.
     """
+    own = model_fake_mode(model)
+    if own is not None:
+        return _own_fake_runner(model, args, kwargs, own)
     fake_device = torch.device("cpu") if device.type == "meta" else device
     mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=data_dependent_sizes() if data_dependent else None)
 
@@ -53,3 +56,30 @@ def fake_runner(model: nn.Module, args: tuple, kwargs: dict, device: torch.devic
         return torch.func.functional_call(model, state, fargs, fkwargs, tie_weights=True, strict=False)
 
     return run, mode, state, fargs, fkwargs
+
+
+def model_fake_mode(model: nn.Module) -> FakeTensorMode | None:
+    """The mode of a model whose parameters are fake already (a simulated sharded model: FSDP2 and DTensor
+    keep their own parameter objects, so they cannot be swapped for fakes as above); None otherwise."""
+    from torch._guards import detect_fake_mode
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    from ..distributed.tensors import local_tensor
+    tensors = [local_tensor(t) for t in list(model.parameters()) + list(model.buffers())]
+    if not tensors or not any(isinstance(t, FakeTensor) for t in tensors):
+        return None
+    return detect_fake_mode(tensors)
+
+
+def _own_fake_runner(model: nn.Module, args: tuple, kwargs: dict, mode: FakeTensorMode
+                     ) -> tuple[Callable[[], Any], FakeTensorMode, dict[str, torch.Tensor], tuple, dict]:
+    """The model runs as it is, under its own fake mode, on inputs made fake in that mode."""
+    def fake_like(t: torch.Tensor) -> torch.Tensor:
+        return mode.from_tensor(t) if t.device.type != "meta" else torch.empty_strided(
+            tuple(t.shape), tuple(t.stride()), dtype=t.dtype, device="cpu")
+
+    with mode:
+        fargs = map_tensors(args, fake_like)
+        fkwargs = map_tensors(kwargs, fake_like)
+    state = dict(list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False)))
+    return (lambda: model(*fargs, **fkwargs)), mode, state, fargs, fkwargs

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..distributed.tensors import class_name
 from ..modpath import prefixes
 
 MAX_NAMES = 200_000
@@ -50,7 +51,7 @@ class ModuleTracker:
         self.class_names: dict[str, str] = {}
         for name, module in all_named_modules(root):
             self._aliases.setdefault(id(module), []).append(name)
-            self.class_names.setdefault(name, type(module).__name__)
+            self.class_names.setdefault(name, class_name(module))
         self.calls: Counter[str] = Counter()
         self.order: list[str] = []  # first-call order, for a stable module list
         self._stack: list[tuple[str, int]] = []

@@ -17,6 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
+
+from ..distributed.tensors import local_tensor
 
 
 class ParamGuard:
@@ -25,8 +28,9 @@ class ParamGuard:
     def __init__(self, params: list[torch.Tensor]) -> None:
         self._by_storage: dict[int, list[torch.Tensor]] = {}
         for p in params:
-            if p.device.type != "meta" and p.numel():
-                self._by_storage.setdefault(p.untyped_storage().data_ptr(), []).append(p)
+            loc = local_tensor(p)  # a DTensor's storage is its local shard's
+            if loc.device.type != "meta" and loc.numel() and not isinstance(loc, FakeTensor):
+                self._by_storage.setdefault(loc.untyped_storage().data_ptr(), []).append(p)
         self._saved: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._writes: dict[Any, tuple[tuple[int, str], ...]] = {}
 
@@ -47,7 +51,7 @@ class ParamGuard:
             value = args[index] if index < len(args) else kwargs.get(name)
             for t in value if isinstance(value, (list, tuple)) else (value,):
                 if isinstance(t, torch.Tensor) and t.device.type != "meta":
-                    ptr = t.untyped_storage().data_ptr()
+                    ptr = local_tensor(t).untyped_storage().data_ptr()
                     if ptr in self._by_storage and ptr not in self._saved:
                         with torch.no_grad():
                             self._saved[ptr] = [(p, p.detach().clone()) for p in self._by_storage[ptr]]

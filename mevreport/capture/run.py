@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributed.tensors import class_name
 from ..errors import ModelRunError, UsageError, one_line
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
 from .dispatch import OpRecorder, TensorNames, name_inputs
@@ -186,7 +187,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
         grad_enabled=grad or train is not None, training=model.training or train is not None, fake=fake,
     )
     return Graph(
-        model_name=name or type(model).__name__, model_class=type(model).__name__,
+        model_name=name or class_name(model), model_class=class_name(model),
         nodes=parts.nodes, modules=parts.modules, params=param_records(tensors), inputs=graph_inputs,
         output_node_ids=parts.output_node_ids, capture=capture_info, measurements=parts.measurements,
         train=train_figures,

@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from ..distributed.tensors import full_values
 from ..errors import one_line
 from ..graph import Histogram, TensorStats
 from .stats_device import DEFAULT_BINS, HEAD, device_stats_vector
@@ -287,6 +288,9 @@ class StatsCollector:
         self.failures: dict[int, str] = {}
 
     def __call__(self, node_id: int, t: torch.Tensor) -> None:
+        # a sharded output (tensor parallelism): the statistics of its global values, exactly as unsharded;
+        # every rank runs the same ops, so every rank makes this gather at the same point
+        t = full_values(t)
         deferred = self.deferred if self.deferred is not None else t.device.type != "cpu"
         try:
             if deferred:

@@ -273,13 +273,14 @@ def train_measurements(s: StepSetup, info: LossInfo, saved: SavedTensors, ledger
         rows.append(GradStats(n, tuple(p.shape), dtype_name(g.dtype if g is not None else p.dtype), norm, wnorm,
                               ratio, gs))
     names = {id(p): n for n, p in s.unique}
-    state_total, state_by = optimizer_state_bytes(s.optimizer, names)
+    state_total, state_by, state_local = optimizer_state_bytes(s.optimizer, names)
     return TrainMeasurements(
         training=TrainingInfo(info, OptimizerInfo(type(s.optimizer).__name__)),
         grads=tuple(rows),
         grad_bytes={n: g.numel() * g.element_size() for n, g in grads.items()},
         saved_bytes=dict(saved.by_module), optimizer_state_bytes=state_total, optimizer_state_by_param=state_by,
-        live_bytes=tuple(ledger.timeline), measured_peak_bytes=measured_peak,
+        local_optimizer_state_bytes=state_local, live_bytes=tuple(ledger.timeline),
+        measured_peak_bytes=measured_peak,
         untrained=tuple(n for n, _ in s.trainable if n not in grads),
     )
 

@@ -123,10 +123,15 @@ class SavedTensors:
         return sum(self.by_module.values())
 
 
-def optimizer_state_bytes(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> tuple[int, dict[str, int]]:
-    """Bytes of the optimizer's state tensors (each storage once), in all and per parameter name."""
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer,
+                          names: dict[int, str]) -> tuple[int, dict[str, int], int]:
+    """Bytes of the optimizer's state tensors (each storage once): in all, per parameter name, and the
+    part this rank holds (the local shards of sharded state, FSDP2 and tensor parallelism; all of it
+    otherwise)."""
+    from ..distributed.tensors import local_nbytes
     seen: set[int] = set()
     per: dict[str, int] = {}
+    local = 0
     for p, state in optimizer.state.items():
         values = state.values() if isinstance(state, dict) else ()
         for v in values:
@@ -136,7 +141,8 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer, names: dict[int, str
             seen.add(st._cdata)
             name = names.get(id(p), "")
             per[name] = per.get(name, 0) + storage_nbytes(st)
-    return sum(per.values()), per
+            local += concrete(local_nbytes(v))
+    return sum(per.values()), per, local
 
 
 def storage_keys(tensors: Iterable[Any]) -> set[int]:

@@ -11,6 +11,7 @@ import math
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
+from ..distributed.tensors import full_values, local_tensor
 from ..graph import TensorStats, WeightStats
 from .stats import DEFAULT_BINS, Scratch, cpu_stats, device_stats_vector, stats_from_vector
 
@@ -32,8 +33,11 @@ def tensor_stats_all(named: list[tuple[str, torch.Tensor]], bins: int = DEFAULT_
     scratch = Scratch()
     with torch.no_grad():
         for name, p in named:
-            if isinstance(p, FakeTensor) or p.device.type == "meta":
+            if isinstance(local_tensor(p), FakeTensor) or p.device.type == "meta":
                 continue
+            # a sharded parameter (FSDP2, tensor parallel): its global values, gathered one parameter at a
+            # time (every rank calls this in the same order), so its statistics are exactly the unsharded ones
+            p = full_values(p)
             if p.device.type == "cpu":
                 out[name] = cpu_stats(p, bins, scratch)
             else:

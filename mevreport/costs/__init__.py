@@ -1,5 +1,5 @@
 """Cost rules: import the rule modules so they register, then expose lookups."""
-from . import fused_rules, matmul_rules, onnx_rules, pointwise_rules, train_rules  # noqa: F401  (registration side effects)
+from . import comm_rules, fused_rules, matmul_rules, onnx_rules, pointwise_rules, train_rules  # noqa: F401  (registration side effects)
 from .registry import Cost, cost_of, lookup, rule_table
 
 CONVENTIONS = """\

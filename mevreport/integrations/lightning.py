@@ -8,8 +8,10 @@ data (or ``example_input_array``, or the ``inputs`` you give it), runs
 :func:`mevreport.analyze` on the trained module in eval mode, and writes
 ``mevreport.html`` and ``mevreport.json`` into ``trainer.log_dir``, so every
 run's logs hold the report of the model it produced.  Only global rank zero
-writes.  Requires ``lightning`` (``pip install mevreport[lightning]``);
-``pytorch_lightning`` is used when only that is installed.
+writes; under a multi-process strategy (DDP, FSDP) every rank takes part in
+the analysis, whose numbers are then global (docs/distributed.md).  Requires
+``lightning`` (``pip install mevreport[lightning]``); ``pytorch_lightning`` is
+used when only that is installed.
 
 With ``train_step=True`` it also writes the report of one *training* step
 (DESIGN §6; ``mevreport-train.html`` / ``.json``): a real batch of the train
@@ -164,7 +166,12 @@ class MevreportCallback(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # log_dir must be read on every rank
-        if not trainer.is_global_zero:
+        from ..distributed.ranks import process_group_active
+        # Under a multi-process strategy (DDP, FSDP) every rank analyses, since the analysis makes collectives
+        # (gathering sharded weights, the per-rank rows): rank zero alone would wait for the others forever.
+        # Each rank decides alike whether there are inputs, so all of them take the same path.
+        every_rank = process_group_active() and trainer.world_size > 1
+        if not trainer.is_global_zero and not every_rank:
             return
         inputs = self._inputs(trainer, pl_module)
         if inputs is None:
@@ -173,6 +180,8 @@ class MevreportCallback(Callback):
             return
         from ..api import analyze
         options = {"name": type(pl_module).__name__, **self.analyze_options}
+        if every_rank:
+            options["writer_rank"] = 0
         was_training = pl_module.training
         if self.eval_mode:
             pl_module.eval()
@@ -180,10 +189,11 @@ class MevreportCallback(Callback):
             report = analyze(pl_module, inputs, **options)
         finally:
             pl_module.train(was_training)
-        self.report, self.paths = report, write(report, log_dir, self.filename, self.json_filename)
-        rank_zero_info(f"mevreport: wrote {self.paths[0]}")
+        if trainer.is_global_zero:  # one report from the job: rank zero writes it
+            self.report, self.paths = report, write(report, log_dir, self.filename, self.json_filename)
+            rank_zero_info(f"mevreport: wrote {self.paths[0]}")
         if self.train_step:
-            self._write_training_step(trainer, pl_module, log_dir)
+            self._write_training_step(trainer, pl_module, log_dir, options)
 
     def _train_batch(self, trainer: Trainer) -> Any:
         batch = _first_batch(trainer.train_dataloader)
@@ -192,8 +202,10 @@ class MevreportCallback(Callback):
             batch = _first_batch(datamodule.train_dataloader())
         return batch
 
-    def _write_training_step(self, trainer: Trainer, pl_module: LightningModule, log_dir: Path) -> None:
-        """One training step of a real train batch, the trainer's optimizer and ``training_step``'s loss."""
+    def _write_training_step(self, trainer: Trainer, pl_module: LightningModule, log_dir: Path,
+                             options: dict[str, Any]) -> None:
+        """One training step of a real train batch, the trainer's optimizer and ``training_step``'s loss
+        (on every rank under a multi-process strategy, like the forward report; rank zero writes)."""
         if not pl_module.automatic_optimization:
             rank_zero_warn("MevreportCallback: manual optimization steps the optimizer inside training_step; "
                            "no training-step report")
@@ -207,13 +219,13 @@ class MevreportCallback(Callback):
             return
         batch = trainer.strategy.batch_to_device(batch)
         from ..api import analyze
-        options = {"name": type(pl_module).__name__, **self.analyze_options}
         with train_mode(pl_module), _no_logging(pl_module):
             report = analyze(_step_module(pl_module), (batch,), train=True, loss=training_step_loss(pl_module),
                              optimizer=unwrap_optimizer(trainer.optimizers[0]), **options)
-        self.train_report = report
-        self.train_paths = write(report, log_dir, self.train_filename, self.train_json_filename)
-        rank_zero_info(f"mevreport: wrote {self.train_paths[0]}")
+        if trainer.is_global_zero:
+            self.train_report = report
+            self.train_paths = write(report, log_dir, self.train_filename, self.train_json_filename)
+            rank_zero_info(f"mevreport: wrote {self.train_paths[0]}")
 
 
 __all__ = ["MevreportCallback", "default_inputs_from_batch", "training_step_loss"]

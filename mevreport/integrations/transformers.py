@@ -11,7 +11,8 @@ batch carries ``labels``, as Hugging Face models expect; pass ``loss=`` for a
 model without one), and a step of the trainer's own optimizer.  The model,
 its gradients, the optimizer and the RNG are left as they were.  The report
 is written as ``mevreport-train.html`` and ``mevreport-train.json`` into
-``args.output_dir``; only the main process writes.  Requires ``transformers``
+``args.output_dir``; only the main process writes (under ``torchrun`` every
+rank takes part in the analysis, docs/distributed.md).  Requires ``transformers``
 and ``accelerate`` (``pip install 'mevreport[transformers]'``).
 """
 from __future__ import annotations
@@ -55,7 +56,12 @@ class MevreportTrainerCallback(TrainerCallback):
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                      model: Any = None, optimizer: Any = None, train_dataloader: Any = None,
                      **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
+        from ..distributed.ranks import process_group_active
+        # Under torchrun (DDP) every rank analyses: the analysis makes collectives (the per-rank rows), so
+        # the main process alone would wait for the others forever; each rank decides alike (each has its
+        # own batch), and only the main process writes.
+        every_rank = process_group_active() and args.world_size > 1
+        if not state.is_world_process_zero and not every_rank:
             return
         inputs = self.inputs if self.inputs is not None else first_batch(train_dataloader)
         if model is None or optimizer is None or inputs is None:
@@ -69,6 +75,8 @@ class MevreportTrainerCallback(TrainerCallback):
         with train_mode(model):
             report = analyze(model, inputs, train=True, loss=self.loss, optimizer=unwrap_optimizer(optimizer),
                              **options)
+        if not state.is_world_process_zero:
+            return
         self.report = report
         self.paths = write(report, self.output_dir or args.output_dir or ".", self.filename, self.json_filename)
         from transformers.utils import logging

@@ -55,7 +55,7 @@ def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> dict[s
     data["gates"] = [{"expr": g.gate.expr, "failed": g.failed, "line": g.line()} for g in gates]
     return {
         "title": f"mevreport diff: {b.label or b.name} \u2192 {h.label or h.name}",
-        "base": b, "head": h, "totals": totals, "notes": diff.notes,
+        "base": b, "head": h, "totals": totals, "notes": diff.notes, "communication": diff.communication,
         "noise": None if diff.latency_noise_ms is None else ms(diff.latency_noise_ms),
         "gates": [{"failed": g.failed, "line": g.line()} for g in gates],
         "counts": [(k, diff.count(k)) for k in ("changed", "added", "removed", "renamed")]

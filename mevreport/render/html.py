@@ -226,7 +226,24 @@ def page_context(report: Report) -> dict[str, Any]:
         "view": view_data(report),
         "page_js": page_scripts(training is not None),
         "training": training,
+        **rank_rows(report),
     }
+
+
+RANKS_SHOWN = 64  # a 1,024-rank job shows the first ranks and the straggler; the JSON has them all
+
+
+def rank_rows(report: Report) -> dict[str, Any]:
+    """The per-rank table of a distributed report, the slowest rank (the straggler) marked."""
+    d = report.distributed
+    if d is None:
+        return {"ranks": [], "ranks_left_out": 0}
+    slow = d.straggler if len(d.ranks) > 1 else None
+    shown = list(d.ranks[:RANKS_SHOWN])
+    if slow is not None and slow not in shown:
+        shown.append(slow)
+    return {"ranks": [{"row": x, "straggler": x is slow} for x in shown],
+            "ranks_left_out": len(d.ranks) - len(shown)}
 
 
 def render_html(report: Report) -> str:

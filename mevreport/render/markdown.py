@@ -24,7 +24,8 @@ _METRIC_NAMES = {"params": "Parameters", "macs": "MACs", "flops": "FLOPs",
                  "backward_macs": "Backward MACs", "backward_flops": "Backward FLOPs",
                  "optimizer_flops": "Optimizer FLOPs", "grad_bytes": "Gradient memory",
                  "optimizer_state_bytes": "Optimizer state", "saved_activation_bytes": "Saved activations",
-                 "train_peak_bytes": "Train step peak", "measured_train_peak_bytes": "Train peak (measured)"}
+                 "train_peak_bytes": "Train step peak", "measured_train_peak_bytes": "Train peak (measured)",
+                 "comm_bytes": "Communication per rank"}
 
 
 def md_text(value: object) -> str:
@@ -127,6 +128,11 @@ def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: i
         if len(diff.modules) > top:
             more = f" in {md_text(html_name)}" if html_name else " in the HTML diff"
             lines.append(f"\n_{len(diff.modules) - top} more module changes{more}._")
+    if diff.communication:
+        lines += ["", "| collective | what | calls | bytes per rank |", "|---|---|---:|---:|"]
+        for c in diff.communication:
+            lines.append(f"| {md_code(c.op)} | {c.kind} | {c.base_count} \u2192 {c.head_count} | "
+                         f"{nbytes(c.base_bytes)} \u2192 {nbytes(c.head_bytes)} |")
     for note in diff.notes:
         lines += ["", f"> {md_text(note)}"]
     if gates:

@@ -7,7 +7,9 @@ placed end to end in execution order from the measured per-op latencies
 measured, so they are not drawn), and the modules as enclosing slices on the
 same track, so the nesting reads like a profiler's.  Each phase the report
 holds (forward; backward and the optimizer step for a training step) gets its
-own track.
+own track; collectives of a distributed run (nodes with ``comm_bytes``) have
+the category ``comm`` and their bytes in ``args``, so a trace viewer can
+filter or colour the communication apart from the compute.
 
 Module slices come from runs of consecutive nodes under one module path: a
 module called twice is two slices, and a parent's run always contains its
@@ -60,7 +62,9 @@ def trace_events(report: Report) -> dict[str, Any]:
                                 "outputs": [list(o.shape) for o in node.outputs]}
         if node.macs is not None:
             args["macs"] = node.macs
-        events.append({"ph": "X", "pid": 1, "tid": tid, "cat": "op",
+        if node.comm_bytes is not None:
+            args["comm_bytes"] = node.comm_bytes
+        events.append({"ph": "X", "pid": 1, "tid": tid, "cat": "op" if node.comm_bytes is None else "comm",
                        "ts": clock, "dur": dur, "name": node.op, "args": args})
         clock += dur
     for tid in tracks.values():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..graph import itemsize
 from ..modpath import prefixes
 from ..report import GradStats, ModuleRow, Report
 from . import format as fmt
@@ -44,13 +45,6 @@ class MemoryParts:
     optimizer: int | None
     saved: int
     temporaries: int | None
-
-
-def itemsize(dtype: str) -> int:
-    """Bytes per element of a dtype named as in the JSON (``float32``); torch knows, not a table here."""
-    import torch
-    dt = getattr(torch, dtype, None)
-    return dt.itemsize if isinstance(dt, torch.dtype) else 0
 
 
 def owner(param: str) -> str:
