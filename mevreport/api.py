@@ -169,19 +169,12 @@ def load(path: str | Path) -> Report:
     The HTML report embeds the JSON document in a ``<script
     type="application/json">`` element; it is read as data, never evaluated.
     """
+    from .reportfile import malformed_report, parse_document, read_report_text
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportReadError(f"no such file: {str(p)!r}") from None
-    except IsADirectoryError:
-        raise ReportReadError(f"{str(p)!r} is a directory, not a report") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportReadError(f"cannot read {str(p)!r}: {exc}") from None
+    text = read_report_text(p)
     if p.suffix.lower() in (".html", ".htm") or text.lstrip().startswith("<"):
         from .render.embed import extract_embedded_json
         text = extract_embedded_json(text, str(p))
-    from .reportfile import malformed_report, parse_document
     data = parse_document(text, str(p))
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise ReportReadError(f"{str(p)!r} is not a mevreport report (schema_version {SCHEMA_VERSION} expected)")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from .errors import ReportReadError
@@ -19,6 +22,39 @@ from .errors import ReportReadError
 MAX_INT = 10**30          # far beyond any count a report holds, well inside float range
 MAX_DEPTH = 64            # a report nests about 6 deep
 MAX_INT_DIGITS = 4000     # below Python's int-from-string limit (4,300), which raises instead
+
+
+def read_report_text(path: Path) -> str:
+    """The text of a report file, refusing anything but a regular file in one line.
+
+    ``index`` reads every ``*.json``/``*.html`` in a directory someone else may
+    have filled: a FIFO there would block ``read_text`` forever, and a device
+    (``/dev/zero`` under a report name) would never end.  The file is opened
+    without blocking and checked with ``fstat`` on that descriptor, so what is
+    checked is what is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ReportReadError(f"no such file: {str(path)!r}") from None
+    except IsADirectoryError:
+        raise ReportReadError(f"{str(path)!r} is a directory, not a report") from None
+    except OSError as exc:
+        raise ReportReadError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ReportReadError(f"{str(path)!r} is a directory, not a report")
+        if not stat.S_ISREG(mode):
+            raise ReportReadError(f"{str(path)!r} is not a regular file (a FIFO, socket or device); not a report")
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise ReportReadError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportReadError(f"cannot read {str(path)!r}: {exc}") from None
 
 
 class _Bad:
@@ -86,4 +122,4 @@ def malformed_report(source: str, errors: list[Any]) -> str:
             f"{first['msg']}{more}").replace("\n", " ")
 
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "malformed_report", "parse_document"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "malformed_report", "parse_document", "read_report_text"]

@@ -152,3 +152,24 @@ def test_control_characters_in_error_text_are_escaped(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("mevreport: error: "), r.stderr
     assert not any(c in r.stderr for c in "\x1b\r\x07\x9b")
     assert "ValueError: bad \\x1b[31mred\\x1b[0m\\x07\\x9b value" in lines[0]
+
+
+def test_control_characters_in_module_names_are_escaped(tmp_path):
+    """Issue 11: a module name is other people's text too; it reaches the error line escaped."""
+    (tmp_path / "evil.py").write_text(
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.add_module('\\x1b[2J\\x1b]0;title\\x07fc', torch.nn.Linear(3, 2))\n"
+        "    def forward(self, x):\n"
+        "        return getattr(self, '\\x1b[2J\\x1b]0;title\\x07fc')(x)\n"
+        "def build():\n"
+        "    return M(), (torch.randn(2, 5),)\n")
+    r = run_cli("report", "evil.py:build", "-q", "-o", "o.html", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mevreport: error: the model failed in "), r.stderr
+    assert not any(c in r.stderr for c in "\x1b\x07")
+    assert "at module '\\x1b[2J\\x1b]0;title\\x07fc' (Linear)" in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.py"]

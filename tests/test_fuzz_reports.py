@@ -10,6 +10,7 @@ never another exception, never a hang.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -191,6 +192,26 @@ def test_nesting_past_the_recursion_limit(base_doc, tmp_path):
         mevreport.load(shallow)
 
 
+@pytest.mark.parametrize("container", ["json", "html"])
+@pytest.mark.parametrize("depth", [100_000, 500])
+def test_deep_nesting_through_the_cli_is_one_line(base_doc, tmp_path, depth, container):
+    """Past the parser's recursion limit the field cannot be known, so the line names the file and the depth."""
+    text = json.dumps(base_doc)[:-1] + ', "extra": ' + "[" * depth + "]" * depth + "}"
+    path = tmp_path / f"deep.{container}"
+    path.write_text(text if container == "json" else
+                    f'<!DOCTYPE html><script type="application/json" id="{SCRIPT_ID}">{text}</script>')
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(base_doc))
+    r = run_cli("diff", str(path), str(good), "-o", str(tmp_path / "d.html"), cwd=tmp_path, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"mevreport: error: '{path}' is not a mevreport report: it nests deeper than Python can parse"
+        if depth > 1000 else
+        f"mevreport: error: '{path}': field extra[0][0][0][0][0][0][0]... nests deeper than 64 levels; "
+        "not a mevreport report"], r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "good.json"])
+
+
 def test_index_skips_bad_files_and_symlinks_with_a_note(base_doc, tmp_path):
     d = tmp_path / "reports"
     (d / "sub").mkdir(parents=True)
@@ -203,14 +224,16 @@ def test_index_skips_bad_files_and_symlinks_with_a_note(base_doc, tmp_path):
     outside.write_text(json.dumps(base_doc))
     (d / "out.json").symlink_to(outside)
     (d / "sub" / "up").symlink_to("..")  # a directory loop
+    os.mkfifo(d / "fifo.json")  # reading it would block forever
     r = run_cli("index", str(d), "-q", cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     notes = r.stderr.strip().splitlines()
     assert all(n.startswith("mevreport: warning: skipped ") for n in notes), r.stderr
     named = sorted(n.split("skipped ", 1)[1].split(":")[0].rsplit("/", 1)[-1] for n in notes)
-    assert named == ["binary.json", "loop1.json", "loop2.json", "nan.json", "out.json"]
+    assert named == ["binary.json", "fifo.json", "loop1.json", "loop2.json", "nan.json", "out.json"]
     page = (d / "index.html").read_text()
     assert "outside the directory; not followed" in page and "field totals.params is NaN" in page
+    assert "is not a regular file (a FIFO, socket or device)" in page
     assert page.count("good.json") >= 1 and "outside.json\"" not in page
 
 

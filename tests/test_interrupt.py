@@ -223,3 +223,60 @@ def test_deferring_signals_leaves_the_handlers_as_found(tmp_path: Path) -> None:
         assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+# Put first on PYTHONPATH, this holds the import of one torch module: it writes a marker and sleeps
+# inside torch's import, so the test's SIGINT arrives while `import torch` is under way, as a user's Ctrl-C
+# at startup does (the signal lands in Python code between bytecodes, here in the sleep).
+HOLD_IMPORT = """
+import importlib.abc, os, sys, time
+
+
+class _Hold(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["MEVREPORT_TEST_HOLD_IMPORT"]:
+            sys.meta_path.remove(self)
+            open(os.environ["MEVREPORT_TEST_MARKER"], "w").close()
+            time.sleep(60)
+        return None
+
+
+sys.meta_path.insert(0, _Hold())
+"""
+CONSOLE_SCRIPT = Path(sys.executable).with_name("mevreport")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+@pytest.mark.parametrize("launcher", ["python-m", "console-script"])
+@pytest.mark.parametrize("module", ["torch", "torch._C", "torch.nn"])
+def test_ctrl_c_while_torch_is_importing(launcher: str, module: str, tmp_path: Path) -> None:
+    """Issue 11: Ctrl-C before torch has finished importing is one line and exit 130, not a traceback."""
+    if launcher == "console-script" and not CONSOLE_SCRIPT.exists():
+        pytest.skip("the console script is not installed in this environment")
+    hook, work = tmp_path / "hook", tmp_path / "work"
+    hook.mkdir()
+    work.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_IMPORT)
+    _previous_report(work)
+    marker = tmp_path / "importing"
+    command = [sys.executable, "-m", "mevreport"] if launcher == "python-m" else [str(CONSOLE_SCRIPT)]
+    env = dict(_env(MEVREPORT_TEST_HOLD_IMPORT=module, MEVREPORT_TEST_MARKER=str(marker)),
+               PYTHONPATH=os.pathsep.join([str(hook), str(REPO)]))
+    proc = subprocess.Popen(
+        [*command, "report", "tests.models_hostile:small_conv_with_inputs", "--runs", "0",
+         "-o", "out.html", "--json", "out.json"],
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{module} was never imported"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["mevreport: interrupted; no partial file was written, existing reports are unchanged"]
+    _assert_untouched(work)

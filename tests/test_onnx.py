@@ -391,3 +391,22 @@ def test_external_data_outside_the_model_directory_is_refused(tmp_path, location
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not a readable ONNX model" in lines[0], r.stderr
     assert not (tmp_path / "m.html").exists()
+
+
+@pytest.mark.parametrize("scopes", ["1+" * 100_000 + "1", "-" * 100_000 + "1", "[" * 100_000 + "]" * 100_000,
+                                    "['a'] * 10**9", "__import__('os').system('touch PWNED')"],
+                         ids=["binop-chain", "unary-chain", "deep-brackets", "repeat", "call"])
+def test_crafted_scope_metadata_is_ignored(tmp_path, scopes):
+    """Issue 11: node metadata is file text read as a literal; a hostile one is ignored, never a traceback."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    relu = helper.make_node("Relu", ["x"], ["y"], name="/body/Relu")
+    entry = relu.metadata_props.add()
+    entry.key, entry.value = "pkg.torch.onnx.name_scopes", scopes
+    onnx.save(helper.make_model(helper.make_graph([relu], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                                ir_version=8), str(tmp_path / "m.onnx"))
+    r = run_cli("report", "m.onnx", "-q", "--runs", "0", "-o", "m.html", "--json", "m.json", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert [(n["op"], n["module_path"]) for n in doc["nodes"]] == [("onnx.Relu", "body")]  # from the node name
+    assert not (tmp_path / "PWNED").exists()

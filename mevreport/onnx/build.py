@@ -16,8 +16,10 @@ the cost registry and the page need nothing ONNX-specific:
 from __future__ import annotations
 
 import ast
+import io
 import math
 import re
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -44,8 +46,26 @@ def _meta(node: onnx.NodeProto) -> dict[str, str]:
     return {p.key: p.value for p in node.metadata_props}
 
 
+_LIST_TOKENS = frozenset({tokenize.STRING, tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER})
+_LIST_OPS = frozenset("[](),")
+
+
 def _literal_list(text: str | None) -> list[str] | None:
+    """The list of names torch's exporter writes as a Python literal (``"['', 'layer1']"``), or None.
+
+    The text is file content: ``ast.literal_eval`` evaluates no code, but a
+    long operator chain (``1+1+...``, ``----1``) makes its parser raise
+    ``RecursionError`` or ``MemoryError``.  Only strings, brackets and commas
+    are let through to it, so the one way left to nest is brackets, which the
+    parser refuses past 200 levels with a ``SyntaxError``.
+    """
     if not text:
+        return None
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if not all(t.type in _LIST_TOKENS or (t.type == tokenize.OP and t.string in _LIST_OPS) for t in tokens):
         return None
     try:
         value = ast.literal_eval(text)
