@@ -6,15 +6,13 @@ Linear(4, 3) on a [2, 4] input: params 4*3 + 3 = 15, MACs 2*4*3 = 24, FLOPs
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 
 import mevreport
 from mevreport.integrations.trackers import metrics
+
+from .trackers_readback import tensorboard_scalars, wandb_offline_run
 
 EXPECTED = {"mevreport/params": 15.0, "mevreport/macs": 24.0, "mevreport/flops": 54.0, "mevreport/nodes": 2.0,
             "mevreport/param_bytes": 60.0}
@@ -37,16 +35,10 @@ def test_metrics_are_the_numeric_totals(written):
 
 def test_tensorboard_scalars_and_files(written, tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'mevreport[trackers]')")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     from mevreport.integrations.trackers.tensorboard import TensorBoardTracker
     report, files = written
-    tracker = TensorBoardTracker(tmp_path / "tb", step=3)
-    tracker.log(report, files)
-    tracker.writer.close()
-    acc = EventAccumulator(str(tmp_path / "tb"))
-    acc.Reload()
-    scalars = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    TensorBoardTracker(tmp_path / "tb", step=3).log(report, files)
+    scalars = tensorboard_scalars(tmp_path / "tb")
     assert {k: scalars[k] for k in EXPECTED} == {k: [(3, v)] for k, v in EXPECTED.items()}
     assert mevreport.load(tmp_path / "tb" / "linear.html") == report
     assert (tmp_path / "tb" / "linear.json").read_bytes() == files[1].read_bytes()
@@ -80,11 +72,7 @@ def test_wandb_html_and_summary_offline(written, tmp_path, monkeypatch):
         WandbTracker().log(report, files)
     finally:
         run.finish()
-    run_dir = next((tmp_path / "wandb").glob("offline-run-*"))
-    # The offline run's records, read back by wandb's own reader of its transaction log.
-    read = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(run_dir)],
-                          capture_output=True, text=True, timeout=120, check=True)
-    back = json.loads(read.stdout)
+    run_dir, back = wandb_offline_run(tmp_path / "wandb")
     assert (back["state"], back["project"]) == ("finished", "mevreport-test")
     summary = back["summary"]
     assert {k: summary[k] for k in EXPECTED} == EXPECTED

@@ -16,9 +16,14 @@ from . import PREFIX, metrics
 
 
 class TensorBoardTracker:
-    """Log to ``writer`` (a ``SummaryWriter``) or, given a directory, to a writer of its own on it."""
+    """Log to ``writer`` (a ``SummaryWriter``) or, given a directory, to a writer of its own on it.
+
+    A writer of its own is closed after each :meth:`log`, so its event file is
+    complete when ``log`` returns; a writer handed in stays open for its owner.
+    """
 
     def __init__(self, writer_or_dir: Any, *, step: int = 0, prefix: str = PREFIX) -> None:
+        self.owns_writer = isinstance(writer_or_dir, (str, Path))
         if isinstance(writer_or_dir, (str, Path)):
             from torch.utils.tensorboard import SummaryWriter
             writer_or_dir = SummaryWriter(log_dir=str(writer_or_dir))
@@ -29,7 +34,10 @@ class TensorBoardTracker:
     def log(self, report: Report, files: Sequence[Path]) -> None:
         for name, value in metrics(report, self.prefix).items():
             self.writer.add_scalar(name, value, self.step)
-        self.writer.flush()
+        if self.owns_writer:
+            self.writer.close()
+        else:
+            self.writer.flush()
         log_dir = Path(self.writer.log_dir)
         for path in files:
             target = log_dir / Path(path).name
