@@ -250,7 +250,7 @@ def _train_options(args: argparse.Namespace) -> dict:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import analyze
-    from .loader import load_model, parse_dtype, parse_shape, random_inputs
+    from .loader import check_input_shapes, load_model, parse_dtype, parse_shape, random_inputs
     from .onnx import is_onnx_path
     if is_onnx_path(args.model):
         return _report_onnx(args)
@@ -265,6 +265,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = _load_for_device(load_model, args.model, args.device)
     output = args.output or f"{loaded.name}.html"
     _check_outputs(output, args.json_path, args.onnx_path, *_extra_outputs(args))
+    if shapes:
+        check_input_shapes(loaded, args.model, shapes)
     inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")

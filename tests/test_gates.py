@@ -121,7 +121,7 @@ def test_cli_gate_failures_exit_1(files):
     ]
     # Without -o, the Markdown summary goes to stdout and lists every gate.
     assert "| MACs | 896 | 1.66 K | +768 (+85.7%) |" in r.stdout
-    assert "\u2705 `flops>2e9: holds: flops base 1,928, head 3,720, change +1,792 (+92.95%)`" in r.stdout
+    assert "\u2705 `flops>2e9: passed: flops base 1,928, head 3,720, change +1,792 (+92.95%)`" in r.stdout
 
 
 def test_cli_all_gates_hold_exit_0(files, tmp_path):
