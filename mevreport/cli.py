@@ -316,7 +316,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for r in failed:
         emit(f"mevreport: gate {r.line()}")
     if gates and not failed:
-        say(f"all {len(gates)} gate(s) hold")
+        say(f"all {len(gates)} gate(s) passed")
     return EXIT_GATE if failed else EXIT_OK
 
 

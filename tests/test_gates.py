@@ -129,7 +129,7 @@ def test_cli_all_gates_hold_exit_0(files, tmp_path):
     r = run_cli("diff", str(files / "base.json"), str(files / "head.html"), "-o", str(out),
                 "--fail-if", "macs>+90%", "--fail-if", "flops>=1e4", "--fail-if", "latency_ms>+1%")
     assert r.returncode == 0, r.stderr
-    assert "all 3 gate(s) hold" in r.stderr
+    assert "all 3 gate(s) passed" in r.stderr
     assert out.is_file() and r.stdout == ""
 
 
