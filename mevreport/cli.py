@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .errors import MevreportError, ModelRunError, UsageError
+from .errors import NO_CUDA_HINT, MevreportError, ModelRunError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -276,6 +276,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                          title=args.title, runs=args.runs, label=args.label, name=loaded.name, progress=say,
                          onnx_path=args.onnx_path, **train_options)
     except ModelRunError as exc:
+        if NO_CUDA_HINT in str(exc):  # the inputs are not what is wrong
+            raise
         hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
         raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc
     if report.onnx_export is not None and report.onnx_export.error:

@@ -38,6 +38,19 @@ def linear():
 
 def on_cuda():
     return nn.Linear(4, 3).to("cuda")
+
+
+class MovesToCuda(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x.cuda())
+
+
+def moves():
+    return MovesToCuda(), torch.randn(2, 4)
 '''
 
 
@@ -102,4 +115,15 @@ def test_model_built_on_cuda_without_cuda_says_build_on_cpu(folder: Path) -> Non
     line = _refused(r, folder, {"mine.py"})
     assert line.startswith("mevreport: error: calling 'mine:on_cuda' puts the model on CUDA (")
     assert line.endswith("this machine has no CUDA: build the model on the CPU (no .cuda() or .to('cuda') where "
+                         "it is made) and pass --device cuda where there is a GPU")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_model_moving_to_cuda_in_forward_without_cuda_says_build_on_cpu(folder: Path) -> None:
+    r = run_cli("report", "mine:moves", "-q", cwd=folder)
+    line = _refused(r, folder, {"mine.py"})
+    assert line.startswith("mevreport: error: the model failed in ")
+    assert "at module '<root>' (MovesToCuda): AssertionError: Torch not compiled with CUDA enabled; " in line
+    # the hint is the CUDA one alone: the example inputs are not what is wrong
+    assert line.endswith("; this machine has no CUDA: build the model on the CPU (no .cuda() or .to('cuda') where "
                          "it is made) and pass --device cuda where there is a GPU")
