@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .errors import MevreportError, ModelRunError, UsageError
+from .errors import NO_CUDA_HINT, MevreportError, ModelRunError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -258,7 +258,7 @@ def _train_options(args: argparse.Namespace) -> dict:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import analyze
-    from .loader import load_model, parse_dtype, parse_shape, random_inputs
+    from .loader import check_input_shapes, load_model, parse_dtype, parse_shape, random_inputs
     from .onnx import is_onnx_path
     if is_onnx_path(args.model):
         return _report_onnx(args)
@@ -280,6 +280,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = _load_for_device(load_model, args.model, args.device)
     output = args.output or f"{loaded.name}.html"
     _check_outputs(output, args.json_path, args.onnx_path, *_extra_outputs(args))
+    if shapes:
+        check_input_shapes(loaded, args.model, shapes)
     inputs = random_inputs(shapes, dtype, device=args.device) if shapes else loaded.inputs
     if inputs is None:
         raise UsageError(f"{args.model!r} gives no example inputs: pass --input-shape (e.g. --input-shape 1,3,224,224)")
@@ -290,6 +292,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                          onnx_path=args.onnx_path, world_size=args.world_size, shard=args.shard,
                          tp_size=args.tp_size, **train_options)
     except ModelRunError as exc:
+        if NO_CUDA_HINT in str(exc):  # the inputs are not what is wrong
+            raise
         hint = "check --input-shape/--input-dtype" if shapes else "check the example inputs the callable returns"
         raise ModelRunError(f"{exc}; {hint}", op=exc.op, module_path=exc.module_path) from exc
     if report.onnx_export is not None and report.onnx_export.error:
@@ -330,7 +334,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for r in failed:
         emit(f"mevreport: gate {r.line()}")
     if gates and not failed:
-        say(f"all {len(gates)} gate(s) hold")
+        say(f"all {len(gates)} gate(s) passed")
     return EXIT_GATE if failed else EXIT_OK
 
 

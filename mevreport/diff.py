@@ -163,9 +163,12 @@ def relative_change(base: float | None, head: float | None) -> float | None:
 
 
 def latency_noise_ms(base: Report, head: Report) -> float | None:
-    """The larger measured run-to-run spread (max - min) of the two reports."""
+    """How far apart two medians can be while the two reports' measured runs still overlap: the sum of their
+    run-to-run spreads (max - min).  Each median lies inside its own runs' range, so two ranges that overlap
+    put the medians at most the two widths apart; the larger spread alone called a change "decreased" that
+    the runs themselves could not tell from noise."""
     spreads = [s for s in (base.totals.latency_spread_ms, head.totals.latency_spread_ms) if s is not None]
-    return max(spreads) if spreads else None
+    return sum(spreads) if spreads else None
 
 
 def within_noise(change: float | None, noise: float | None) -> bool:

@@ -45,6 +45,18 @@ def one_line(exc: BaseException, limit: int | None = 200, typed: bool = True) ->
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
+# what torch raises when a tensor is put on CUDA where there is none (a CPU build; no driver; no GPU)
+NO_CUDA = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available",
+           "no CUDA-capable device")
+NO_CUDA_HINT = ("this machine has no CUDA: build the model on the CPU (no .cuda() or .to('cuda') where it is made) "
+                "and pass --device cuda where there is a GPU")
+
+
+def no_cuda(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch saying that CUDA is not there (the fix is the user's: build on CPU, --device)."""
+    return any(text in str(exc) for text in NO_CUDA)
+
+
 def check_model_file(path: Path, kind: str, how: str = "") -> None:
     """Raise :class:`ModelLoadError` unless ``path`` is a non-empty file, naming what it should be.
 

@@ -79,7 +79,7 @@ class GateResult:
 
     def line(self) -> str:
         """One line naming metric, base, head and change, for logs and PR comments."""
-        verdict = "failed" if self.failed else "holds"
+        verdict = "failed" if self.failed else "passed"  # the gate, not its condition: "holds" read as the opposite
         parts = [f"{self.gate.expr}: {verdict}:", f"{self.gate.metric}"]
         if self.base is not None:
             parts.append(f"base {_num(self.base)},")

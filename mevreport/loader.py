@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, UsageError, check_model_file, one_line
+from .errors import NO_CUDA_HINT, ModelLoadError, UsageError, check_model_file, no_cuda, one_line
 from .torchlogs import torch_logs_recorded
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
@@ -32,6 +32,8 @@ class LoadedModel:
     module: nn.Module
     inputs: Any  # tensor, tuple of positional args, or dict of keyword args; None when none given
     name: str  # the model class, or the archive file's stem: the default output name and title
+    # a .pt2 archive's input shapes as exported, a dimension None where it is dynamic; () for a callable's model
+    exported_shapes: tuple[tuple[int | None, ...], ...] = ()
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -264,13 +266,62 @@ def load_pt2(path: str | Path) -> LoadedModel:
     except ModelLoadError as exc:
         raise ModelLoadError(f"{str(p)!r}: {exc}") from exc
     except Exception as exc:
+        if no_cuda(exc):
+            raise ModelLoadError(f"{str(p)!r} holds CUDA tensors ({one_line(exc, None, typed=False)}); "
+                                 f"export it from a model on the CPU and pass --device cuda where there is a GPU"
+                                 ) from exc
         reason = logs.reasons[0] if logs.reasons else one_line(exc, None, typed=False)  # torch's own message only says "see the warnings above"
         raise ModelLoadError(f"{str(p)!r} is not a readable torch.export archive ({reason}); {how}") from exc
     try:
         module = program.module()
     except Exception as exc:
         raise ModelLoadError(f"cannot rebuild a module from {str(p)!r}: {type(exc).__name__}: {exc}") from None
-    return LoadedModel(module, _example_inputs(getattr(program, "example_inputs", None)), p.stem)
+    return LoadedModel(module, _example_inputs(getattr(program, "example_inputs", None)), p.stem,
+                       _exported_shapes(program))
+
+
+def _exported_shapes(program: Any) -> tuple[tuple[int | None, ...], ...]:
+    """The user inputs' shapes as the program was traced: an ``int`` where torch.export fixed the size."""
+    vals = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
+    shapes = []
+    for name in program.graph_signature.user_inputs:
+        val = vals.get(name)
+        if isinstance(val, torch.Tensor):
+            shapes.append(tuple(d if isinstance(d, int) else None for d in val.shape))
+    return tuple(shapes)
+
+
+def check_input_shapes(loaded: LoadedModel, spec: str, shapes: list[tuple[int, ...]]) -> None:
+    """``--input-shape`` values the model cannot take, refused before it runs (one line naming why).
+
+    As many values as ``forward`` takes positional inputs (torch would name its
+    own ``forward_call``), and, for a ``.pt2`` archive, the sizes it was
+    exported with wherever export fixed them (torch would fail an assertion in
+    the program's generated guard function).
+    """
+    import inspect
+    try:
+        params = list(inspect.signature(loaded.module.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    kinds = [p.kind for p in params]
+    if params and inspect.Parameter.VAR_POSITIONAL not in kinds:
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        required = [p for p in positional if p.default is p.empty]
+        if not len(required) <= len(shapes) <= len(positional):
+            takes = (f"{len(required)} to {len(positional)}" if len(required) != len(positional)
+                     else str(len(positional)))
+            names = ", ".join(p.name for p in positional)
+            who = repr(spec) if loaded.exported_shapes else f"{type(loaded.module).__name__}.forward"
+            raise UsageError(f"{who} takes {takes} input"
+                             f"{'' if takes == '1' else 's'} ({names}), but {len(shapes)} --input-shape values "
+                             f"were given: pass one --input-shape per input")
+    for i, (given, fixed) in enumerate(zip(shapes, loaded.exported_shapes)):
+        if len(given) != len(fixed) or any(f is not None and f != g for g, f in zip(given, fixed)):
+            shown = ",".join("*" if d is None else str(d) for d in fixed)
+            raise UsageError(f"{spec!r} was exported with fixed shapes (input {i}: {shown}), so --input-shape "
+                             f"{','.join(map(str, given))} cannot run it: drop --input-shape, or export with "
+                             f"dynamic_shapes for the sizes that vary")
 
 
 def load_model(spec: str) -> LoadedModel:
@@ -298,6 +349,9 @@ def load_model(spec: str) -> LoadedModel:
     try:
         result = obj()
     except Exception as exc:
+        if no_cuda(exc):
+            raise ModelLoadError(f"calling {spec!r} puts the model on CUDA ({one_line(exc, None, typed=False)}); "
+                                 f"{NO_CUDA_HINT}") from exc
         raise ModelLoadError(f"calling {spec!r} raised {one_line(exc, None)} "
                              f"(fix the callable; --debug shows the traceback)") from exc
     if isinstance(result, nn.Module):

@@ -121,7 +121,7 @@ def test_cli_gate_failures_exit_1(files):
     ]
     # Without -o, the Markdown summary goes to stdout and lists every gate.
     assert "| MACs | 896 | 1.66 K | +768 (+85.7%) |" in r.stdout
-    assert "\u2705 `flops>2e9: holds: flops base 1,928, head 3,720, change +1,792 (+92.95%)`" in r.stdout
+    assert "\u2705 `flops>2e9: passed: flops base 1,928, head 3,720, change +1,792 (+92.95%)`" in r.stdout
 
 
 def test_cli_all_gates_hold_exit_0(files, tmp_path):
@@ -129,7 +129,7 @@ def test_cli_all_gates_hold_exit_0(files, tmp_path):
     r = run_cli("diff", str(files / "base.json"), str(files / "head.html"), "-o", str(out),
                 "--fail-if", "macs>+90%", "--fail-if", "flops>=1e4", "--fail-if", "latency_ms>+1%")
     assert r.returncode == 0, r.stderr
-    assert "all 3 gate(s) hold" in r.stderr
+    assert "all 3 gate(s) passed" in r.stderr
     assert out.is_file() and r.stdout == ""
 
 

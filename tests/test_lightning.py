@@ -1,6 +1,8 @@
 """MevreportCallback writes a report from a validation batch when ``fit`` ends."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from torch import nn
@@ -46,12 +48,15 @@ def _trainer(tmp_path, callback):
                              logger=lightning.pytorch.loggers.CSVLogger(str(tmp_path)))
 
 
-def test_report_written_at_fit_end(tmp_path):
+def test_report_written_at_fit_end(tmp_path, caplog):
     model = TinyRegressor()
     callback = MevreportCallback(runs=0, label="epoch-1")
     trainer = _trainer(tmp_path, callback)
-    trainer.fit(model, _loader(15, 0), _loader(10, 1))
+    with caplog.at_level(logging.INFO):
+        trainer.fit(model, _loader(15, 0), _loader(10, 1))
     log_dir = tmp_path / "lightning_logs" / "version_0"
+    # the log line names both files the callback wrote
+    assert f"mevreport: wrote {log_dir / 'mevreport.html'} and {log_dir / 'mevreport.json'}" in caplog.text
     assert trainer.log_dir == str(log_dir)
     assert [p.name for p in callback.paths] == ["mevreport.html", "mevreport.json"]
     assert all(p.parent == log_dir and p.is_file() for p in callback.paths)

@@ -63,7 +63,7 @@ def export_program(model: nn.Module, args: tuple, kwargs: dict) -> ExportedProgr
             warnings.simplefilter("ignore")
             return torch.export.export(model, args, kwargs, strict=False)
     except Exception as exc:  # any refusal: the caller falls back to dispatch
-        raise ExportFailed(one_line(exc)) from exc
+        raise ExportFailed(one_line(exc, None)) from exc  # whole: a cut line can end mid-URL
 
 
 def _normalize_path(raw: str) -> str:

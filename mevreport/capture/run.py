@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..distributed.tensors import class_name
-from ..errors import ModelRunError, UsageError, one_line
+from ..errors import NO_CUDA_HINT, ModelRunError, UsageError, no_cuda, one_line
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
 from .dispatch import OpRecorder, TensorNames, name_inputs
 from .fake import fake_runner
@@ -171,14 +171,14 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
                 fallback = f"torch.export failed, fell back to dispatch capture: {exc.reason}"
                 notes.append(fallback)
         if parts is None:
+            # the fallback is said as soon as the model has run (before timing, in the order things happened),
+            # not when export refused it: a model that then fails gets only its error line
             run_parts = functools.partial(
                 _dispatch_parts, model, args, kwargs, dev, fake=fake, stats=stats, runs=runs, grad=grad,
                 param_counts=counts, say=say, weights=want_weights,
                 tensors=ModelTensors.of(model) if moves(dev, current) else tensors,
-                guard=None if fake else guard)
+                guard=None if fake else guard, ran=f"warning: {fallback}" if fallback else None)
             parts = _with_data_dependent_sizes(run_parts, notes) if fake else run_parts()
-            if fallback:  # said once the fallback worked: a model that fails gets only its error line
-                say(f"warning: {fallback}")
 
     if fake:
         notes.append("fake tensors (no data): statistics and latency not measured")
@@ -240,8 +240,9 @@ def _model_line(exc: BaseException | None) -> str | None:
 def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.device, *, fake: bool, stats: bool,
                     runs: int, grad: bool, param_counts: dict[str, int], say: Callable[[str], None],
                     weights: bool, tensors: ModelTensors, guard: ParamGuard | None = None,
-                    data_dependent: bool = False) -> CaptureParts:
-    """Capture by running under the :class:`OpRecorder` (the default method)."""
+                    data_dependent: bool = False, ran: str | None = None) -> CaptureParts:
+    """Capture by running under the :class:`OpRecorder` (the default method); ``ran`` is said once the recorded
+    call has returned."""
     names = TensorNames()
     fake_ctx: contextlib.AbstractContextManager[Any]
     if fake:
@@ -275,6 +276,8 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     finally:
         recorder.clear_tags()
     del output
+    if ran:
+        say(ran)
 
     node_stats = collector.finish() if collector else {}
     weight_rows: tuple[WeightStats, ...] = ()
@@ -301,6 +304,8 @@ def _model_failure(exc: Exception, failed_at: tuple[str, str] | None, tracker: M
                    hint: str = "") -> ModelRunError:
     """One line naming the op and the innermost module that was running when the model raised."""
     op, path = failed_at or (failing_call(exc), tracker.current[0])
+    if no_cuda(exc):  # the model moves something to CUDA itself: the fix is where it does so, not the inputs
+        hint = f"; {NO_CUDA_HINT}"
     where = f" in {op}" if op else ""
     return ModelRunError(
         f"the model failed{where} at module '{path or '<root>'}' "

@@ -9,7 +9,9 @@ data (or ``example_input_array``, or the ``inputs`` you give it), runs
 ``mevreport.html`` and ``mevreport.json`` into ``trainer.log_dir``, so every
 run's logs hold the report of the model it produced.  Only global rank zero
 writes; under a multi-process strategy (DDP, FSDP) every rank takes part in
-the analysis, whose numbers are then global (docs/distributed.md).  Requires
+the analysis, whose numbers are then global (docs/distributed.md).  When the
+trainer logs to TensorBoard, MLflow or W&B, the report's totals and files go
+to that run too (:mod:`mevreport.integrations.trackers`).  Requires
 ``lightning`` (``pip install mevreport[lightning]``); ``pytorch_lightning`` is
 used when only that is installed.
 
@@ -33,6 +35,7 @@ from torch import nn
 
 from ..report import Report
 from ._train_step import first_batch, train_mode, unwrap_optimizer, write
+from .trackers import PREFIX, Tracker
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
@@ -45,6 +48,32 @@ except ImportError:  # pragma: no cover - depends on what is installed
         raise ImportError(
             "mevreport.integrations.lightning needs Lightning: pip install 'mevreport[lightning]'"
         ) from exc
+
+
+def trackers_of(trainer: Trainer, prefix: str) -> list[Tracker]:
+    """A tracker for each of the trainer's loggers that is TensorBoard, MLflow or W&B, logging at the last step.
+
+    The logger's own handle is used (its ``SummaryWriter``, its MLflow client
+    and run id, its W&B run), so the report lands in the run the curves are in.
+    Loggers are told apart by class name along their MRO, so ``lightning``'s
+    and ``pytorch_lightning``'s loggers and their subclasses all match without
+    importing a tracker library that is not in use.
+    """
+    out: list[Tracker] = []
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        handle: Any = logger  # the concrete logger's attributes (experiment, run_id) are not on the base class
+        kinds = {cls.__name__ for cls in type(logger).__mro__}
+        if "TensorBoardLogger" in kinds:
+            from .trackers.tensorboard import TensorBoardTracker
+            out.append(TensorBoardTracker(handle.experiment, step=step, prefix=prefix))
+        elif "MLFlowLogger" in kinds:
+            from .trackers.mlflow import MLflowTracker
+            out.append(MLflowTracker(handle.run_id, handle.experiment, step=step, prefix=prefix))
+        elif "WandbLogger" in kinds:
+            from .trackers.wandb import WandbTracker
+            out.append(WandbTracker(handle.experiment, prefix=prefix))
+    return out
 
 
 def default_inputs_from_batch(batch: Any) -> Any:
@@ -191,7 +220,9 @@ class MevreportCallback(Callback):
             pl_module.train(was_training)
         if trainer.is_global_zero:  # one report from the job: rank zero writes it
             self.report, self.paths = report, write(report, log_dir, self.filename, self.json_filename)
-            rank_zero_info(f"mevreport: wrote {self.paths[0]}")
+            rank_zero_info(f"mevreport: wrote {' and '.join(map(str, self.paths))}")
+            for tracker in trackers_of(trainer, PREFIX):
+                tracker.log(report, self.paths)
         if self.train_step:
             self._write_training_step(trainer, pl_module, log_dir, options)
 
@@ -225,7 +256,9 @@ class MevreportCallback(Callback):
         if trainer.is_global_zero:
             self.train_report = report
             self.train_paths = write(report, log_dir, self.train_filename, self.train_json_filename)
-            rank_zero_info(f"mevreport: wrote {self.train_paths[0]}")
+            rank_zero_info(f"mevreport: wrote {' and '.join(map(str, self.train_paths))}")
+            for tracker in trackers_of(trainer, f"{PREFIX}/train"):
+                tracker.log(report, self.train_paths)
 
 
-__all__ = ["MevreportCallback", "default_inputs_from_batch", "training_step_loss"]
+__all__ = ["MevreportCallback", "default_inputs_from_batch", "trackers_of", "training_step_loss"]

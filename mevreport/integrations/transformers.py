@@ -14,9 +14,18 @@ is written as ``mevreport-train.html`` and ``mevreport-train.json`` into
 ``args.output_dir``; only the main process writes (under ``torchrun`` every
 rank takes part in the analysis, docs/distributed.md).  Requires ``transformers``
 and ``accelerate`` (``pip install 'mevreport[transformers]'``).
+
+When ``report_to`` names TensorBoard, MLflow or W&B, the report's totals and
+files go there too (:mod:`mevreport.integrations.trackers`): to the MLflow run
+the trainer opened (its id is read at ``on_train_begin``, because the
+``MLflowCallback`` ends the run before later callbacks see ``on_train_end``),
+to the current W&B run, and to a TensorBoard run ``mevreport`` beside the
+trainer's (``TENSORBOARD_LOGGING_DIR`` or ``<output_dir>/runs``, the trainer's
+own default, whose run directory the callback cannot see).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from ..report import Report
 from ._train_step import first_batch, train_mode, unwrap_optimizer, write
+from .trackers import Tracker
 
 
 class MevreportTrainerCallback(TrainerCallback):
@@ -52,6 +62,32 @@ class MevreportTrainerCallback(TrainerCallback):
         self.analyze_options = analyze_options
         self.report: Report | None = None
         self.paths: tuple[Path, ...] = ()
+        self._mlflow_run_id: str | None = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
+        """The MLflow run the trainer's ``MLflowCallback`` has just started (it runs first), kept by id."""
+        if "mlflow" in _report_to(args):
+            import mlflow
+            run = mlflow.active_run()
+            self._mlflow_run_id = run.info.run_id if run is not None else None
+
+    def _trackers(self, args: TrainingArguments, state: TrainerState, output_dir: Path) -> list[Tracker]:
+        targets = _report_to(args)
+        out: list[Tracker] = []
+        if "tensorboard" in targets:
+            from .trackers.tensorboard import TensorBoardTracker
+            runs = os.environ.get("TENSORBOARD_LOGGING_DIR") or output_dir / "runs"
+            out.append(TensorBoardTracker(Path(runs) / "mevreport", step=state.global_step))
+        if "mlflow" in targets and self._mlflow_run_id is not None:
+            from .trackers.mlflow import MLflowTracker
+            out.append(MLflowTracker(self._mlflow_run_id, step=state.global_step))
+        if "wandb" in targets:
+            import wandb
+            if wandb.run is not None:
+                from .trackers.wandb import WandbTracker
+                out.append(WandbTracker(wandb.run))
+        return out
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                      model: Any = None, optimizer: Any = None, train_dataloader: Any = None,
@@ -78,9 +114,18 @@ class MevreportTrainerCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         self.report = report
-        self.paths = write(report, self.output_dir or args.output_dir or ".", self.filename, self.json_filename)
+        output_dir = Path(self.output_dir or args.output_dir or ".")
+        self.paths = write(report, output_dir, self.filename, self.json_filename)
         from transformers.utils import logging
-        logging.get_logger(__name__).info("mevreport: wrote %s", self.paths[0])
+        logging.get_logger(__name__).info("mevreport: wrote %s", " and ".join(map(str, self.paths)))
+        for tracker in self._trackers(args, state, output_dir):
+            tracker.log(report, self.paths)
+
+
+def _report_to(args: TrainingArguments) -> list[str]:
+    """``report_to`` as the list ``TrainingArguments`` makes of it ("all" and "none" already resolved)."""
+    value = args.report_to
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 __all__ = ["MevreportTrainerCallback"]

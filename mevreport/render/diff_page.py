@@ -14,7 +14,7 @@ from ..gates import GateResult
 from .format import count, ms
 from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text, signed_change
 
-_VERDICT = {"same": "unchanged", "up": "increased", "down": "decreased", "noise": "noise (within spread)",
+_VERDICT = {"same": "unchanged", "up": "increased", "down": "decreased", "noise": "within noise",
             "n/a": "not measured on both sides"}
 
 

@@ -115,7 +115,7 @@ def render_markdown(diff: ReportDiff, gates: tuple[GateResult, ...] = (), top: i
     for t in diff.totals:
         change = signed_change(t.metric, t.change) + _pct(t.relative)
         if t.status == "noise":
-            change += f" _noise (spread {ms(diff.latency_noise_ms)})_"
+            change += f" _within noise (runs overlap; spreads sum to {ms(diff.latency_noise_ms)})_"
         lines.append(f"| {_METRIC_NAMES[t.metric]} | {metric_value(t.metric, t.base)} | "
                      f"{metric_value(t.metric, t.head)} | {change} |")
     counts = ", ".join(f"{diff.count(k)} {k}" for k in ("changed", "added", "removed", "renamed"))
