@@ -253,7 +253,8 @@ class Report:
         return _to_plain(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False, allow_nan=False)
+        from .jsontext import dumps_indent1  # json.dumps(indent=1)'s text, written faster
+        return dumps_indent1(self.to_dict())
 
     def save_json(self, path: str | Path) -> Path:
         from .fileio import atomic_write_text
