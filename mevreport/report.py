@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 from annotated_types import Ge
 
+from .gcpause import gc_paused
 from .graph import (
     Count,
     Duration,
@@ -250,11 +251,13 @@ class Report:
 
     # --- the API of DESIGN §2 ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        with gc_paused():
+            return _to_plain(self)
 
     def to_json(self) -> str:
         from .jsontext import dumps_indent1  # json.dumps(indent=1)'s text, written faster
-        return dumps_indent1(self.to_dict())
+        with gc_paused():
+            return dumps_indent1(self.to_dict())
 
     def save_json(self, path: str | Path) -> Path:
         from .fileio import atomic_write_text

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..gcpause import gc_paused
 from ..modpath import prefixes
 from ..report import Report, WarningCount
 from . import format as fmt
@@ -258,4 +259,5 @@ def page_context(report: Report) -> dict[str, Any]:
 
 
 def render_html(report: Report) -> str:
-    return environment().get_template("report.html.j2").render(**page_context(report))
+    with gc_paused():
+        return environment().get_template("report.html.j2").render(**page_context(report))
