@@ -47,12 +47,13 @@ def document_for_script(data: Any, compress_above: int | None = None) -> tuple[s
     """The report's document as (script type, element text): plain JSON, or gzip + base64 when
     longer than ``compress_above`` characters (default :data:`COMPRESS_ABOVE`, read when called).
 
-    gzip at level 6 with no time stamp (``mtime=0``), so the same report gives the same page.
+    gzip at level 3 (on the 100k-op document: 0.5 s CPU for 14.6 MB of base64, where level 6 took 1.3 s for
+    12.7 MB) with no time stamp (``mtime=0``), so the same report gives the same page.
     """
     text = json_for_script(data)
     if len(text) <= (COMPRESS_ABOVE if compress_above is None else compress_above):
         return PLAIN_TYPE, text
-    packed = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    packed = gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
     return GZIP_TYPE, base64.b64encode(packed).decode("ascii")
 
 
