@@ -17,6 +17,7 @@ import torch
 
 from ._version import __version__
 from .analyze import analyze_graph
+from .gcpause import gc_paused
 from .graph import Graph
 from .report import Environment, Report
 
@@ -98,10 +99,11 @@ def environment(device: str) -> Environment:
 
 def report_of(graph: Graph, *, title: str | None = None, label: str | None = None) -> Report:
     """The report of ``graph``, stamped now with this environment and tool version."""
-    return analyze_graph(
-        graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
-    )
+    with gc_paused():
+        return analyze_graph(
+            graph, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            environment=environment(graph.capture.device), tool_version=__version__, title=title, label=label,
+        )
 
 
 __all__ = ["environment", "git_commit", "report_of"]

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mevreport"
 # Data: the frozen records and the helpers every stage shares.  Anything not listed is a later stage.
 DATA = frozenset({
     "mevreport._version", "mevreport.errors", "mevreport.graph", "mevreport.report",
-    "mevreport.reportfile", "mevreport.schema", "mevreport.fileio", "mevreport.torchlogs",
+    "mevreport.reportfile", "mevreport.schema", "mevreport.fileio", "mevreport.torchlogs", "mevreport.jsontext",
+    "mevreport.gcpause",
 })
 LATER = ("mevreport.capture", "mevreport.costs", "mevreport.render", "mevreport.api", "mevreport.cli",
          "mevreport.analyze", "mevreport.onnx", "mevreport.loader", "mevreport.diff", "mevreport.archive")

@@ -19,16 +19,18 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..gcpause import gc_paused
 from ..modpath import prefixes
 from ..report import Report, WarningCount
 from . import format as fmt
-from .embed import SCRIPT_ID, json_for_script
+from .embed import GZIP_TYPE, SCRIPT_ID, document_for_script, json_for_script
 from .format import FILTERS
 from .graphview import view_data
 from .plots import all_plots
 from .training import TRAIN_WARNING_KINDS, training_context
 from .training_plots import gradient_flow, memory_stack
 
+LOADER = "load.js"  # runs first: inflates a compressed document, then starts the scripts below with it
 SCRIPTS = ("report.js", "graph.js", "graph_ui.js", "graph_api.js")
 TRAINING_SCRIPTS = ("training.js",)  # only on pages with a training step: forward-only pages stay as they were
 WARNING_KINDS = {
@@ -68,8 +70,13 @@ def _inline_script(text: str) -> Markup:
 
 @functools.lru_cache(maxsize=2)
 def page_scripts(training: bool = False) -> Markup:
+    """The loader, then every page script inside the function it calls with the document
+    (``payload``): at once for a plain document, after inflating a compressed one."""
     names = SCRIPTS + (TRAINING_SCRIPTS if training else ())
-    return _inline_script("\n".join((templates_dir() / "js" / name).read_text(encoding="utf-8") for name in names))
+    js = templates_dir() / "js"
+    body = "\n".join((js / name).read_text(encoding="utf-8") for name in names)
+    return _inline_script((js / LOADER).read_text(encoding="utf-8") + "mevreportLoad(function (payload) {\n" + body
+                          + "\n});\n")
 
 
 def _share(value: float | None, total: float | None) -> float:
@@ -205,22 +212,44 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
+def _rows_payload(rows: list[dict[str, Any]], depth: int, compressed: bool,
+                  training: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Markup | None]:
+    """The module rows written into the table, and (large pages) every row's markup, compressed.
+
+    A page whose document is compressed has a large model: 100,000 ops gave 42,000 module
+    rows, 33 MB of markup that the browser took seconds to parse though all but the first
+    view's rows start hidden.  Such a page carries the rows of the first view (levels up to
+    ``depth``) in its table and the markup of every row, from the same template, compressed;
+    the page script puts it in when the reader first needs a hidden row.
+    """
+    if not compressed:
+        return rows, None
+    markup = environment().get_template("_module_rows.html.j2").render(module_rows=rows, training=training)
+    return [r for r in rows if r["level"] <= depth], Markup(document_for_script(markup, compress_above=-1)[1])
+
+
 def page_context(report: Report) -> dict[str, Any]:
     plots = all_plots(report)
     rows = module_rows(report)
     training = training_context(report)
     if training is not None:
         training["plots"] = [gradient_flow(report), memory_stack(report)]
+    doc_type, doc_text = document_for_script(report.to_dict())
+    depth = default_tree_depth(rows)
+    first_rows, all_rows = _rows_payload(rows, depth, doc_type == GZIP_TYPE, training)
     return {
         "r": report,
         "title": report.title or report.model.name,
-        "doc": report.to_dict(),
+        "doc_type": doc_type,
+        "doc_text": Markup(doc_text),
+        "rows_packed": all_rows,
         "doc_id": SCRIPT_ID,
         "cards": summary_cards(report),
         "warnings": warning_rows(report),
         "warning_count": WarningCount.of(report.warnings),
         "modules": rows,
-        "tree_depth": default_tree_depth(rows),
+        "first_rows": first_rows,
+        "tree_depth": depth,
         "env_rows": environment_rows(report),
         "plots": plots,
         "view": view_data(report),
@@ -247,4 +276,5 @@ def rank_rows(report: Report) -> dict[str, Any]:
 
 
 def render_html(report: Report) -> str:
-    return environment().get_template("report.html.j2").render(**page_context(report))
+    with gc_paused():
+        return environment().get_template("report.html.j2").render(**page_context(report))

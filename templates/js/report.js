@@ -1,9 +1,12 @@
 /* mevreport page script: theme, module tree, op table, links between sections.
+ * Runs inside load.js's start function: ``payload`` holds the document's JSON text.
  * Every model string reaches the page through textContent or setAttribute,
- * never innerHTML, so names like "</script><img onerror=...>" stay text. */
+ * never innerHTML, so names like "</script><img onerror=...>" stay text; the one
+ * markup set as HTML is the module table's rows on a large page, written and escaped
+ * by the same template as the rows of every other page (render/html.py). */
 "use strict";
 var mevreport = (function () {
-  var doc = JSON.parse(document.getElementById("mevreport-data").textContent);
+  var doc = JSON.parse(payload.doc);
   var root = document.documentElement;
   var api = { doc: doc };
 
@@ -96,13 +99,25 @@ var mevreport = (function () {
     var table = document.getElementById("module-table");
     if (!table) return;
     var tbody = table.tBodies[0];
-    var rows = Array.prototype.slice.call(tbody.rows);
-    var byPath = {}, children = {}, collapsed = {};
-    rows.forEach(function (tr) {
-      var path = tr.dataset.path;
-      byPath[path] = tr;
-      if (tr.dataset.root !== "1") (children[tr.dataset.parent] = children[tr.dataset.parent] || []).push(tr);
-    });
+    var rows, byPath, children, collapsed = {}, packed = payload.moduleRows;
+    function collect() {
+      rows = Array.prototype.slice.call(tbody.rows);
+      byPath = {}; children = {};
+      rows.forEach(function (tr) {
+        var path = tr.dataset.path;
+        byPath[path] = tr;
+        if (tr.dataset.root !== "1") (children[tr.dataset.parent] = children[tr.dataset.parent] || []).push(tr);
+      });
+    }
+    collect();
+    /* A large page starts with the first view's rows only (render/html.py); every row is put in
+     * the first time one that is not there may be needed: before expanding, sorting or printing. */
+    function allRows() {
+      if (packed === null) return;
+      tbody.innerHTML = packed;
+      packed = null;
+      collect();
+    }
     function hidden(tr) {
       if (tr.dataset.root === "1") return false;
       var p = tr.dataset.parent;
@@ -126,6 +141,7 @@ var mevreport = (function () {
       });
     }
     function toDepth(d) {
+      if (d !== initialDepth) allRows();
       rows.forEach(function (tr) {
         if (tr.querySelector(".tree-toggle")) collapsed[tr.dataset.path] = Number(tr.dataset.depth) >= d;
       });
@@ -135,15 +151,18 @@ var mevreport = (function () {
       var b = ev.target.closest(".tree-toggle");
       if (!b) return;
       var path = b.closest("tr").dataset.path;
+      allRows();
       collapsed[path] = !collapsed[path];
       refresh();
     });
-    var depthSel = document.getElementById("tree-depth");
+    var depthSel = document.getElementById("tree-depth"), initialDepth = Number(depthSel.value);
     depthSel.addEventListener("change", function () { toDepth(Number(depthSel.value)); });
     window.addEventListener("beforeprint", function () { toDepth(99); });  /* print shows the whole tree */
     window.addEventListener("afterprint", function () { toDepth(Number(depthSel.value)); });
     toDepth(Number(depthSel.value));
     bindSort(table, function (key, asc) {
+      allRows();
+      refresh();
       var numeric = key !== "path" && key !== "class";
       function val(tr) { return numeric ? Number(tr.dataset[key]) : (key === "path" ? tr.dataset.path : tr.dataset.class); }
       var ordered = [];
@@ -157,6 +176,7 @@ var mevreport = (function () {
       ordered.forEach(function (tr) { tbody.appendChild(tr); });
     });
     api.revealModule = function (path) {
+      allRows();
       var tr = byPath[path];
       while (tr && tr.dataset.root !== "1") { collapsed[tr.dataset.parent] = false; tr = byPath[tr.dataset.parent]; }
       refresh();
@@ -351,7 +371,7 @@ var mevreport = (function () {
 
   var dl = document.getElementById("download-json");
   if (dl) dl.addEventListener("click", function () {
-    var blob = new Blob([document.getElementById("mevreport-data").textContent], { type: "application/json" });
+    var blob = new Blob([payload.doc], { type: "application/json" });
     var a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
     a.download = (doc.model.name || "report").replace(/[^A-Za-z0-9_.-]+/g, "_") + ".json";
@@ -359,3 +379,4 @@ var mevreport = (function () {
   });
   return api;
 })();
+window.mevreport = mevreport;  /* the page API (docs/report.md): a global, as the scripts run inside load.js's function */
