@@ -227,6 +227,53 @@ def test_wheel_scrolls_the_page_until_the_graph_is_engaged(browser, pages):  # n
     p.page.close()
 
 
+def test_phone_swipe_scrolls_the_page_until_a_tap_engages_the_graph(browser, pages):  # noqa: F811
+    """A 390 x 844 touch phone: a swipe over the graph scrolls the page; after a tap on it, a swipe pans it."""
+    path, _ = pages["deep"]
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                              device_scale_factor=2)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.mevreport && mevreport.firstDraw !== null", timeout=15000)
+    cdp = ctx.new_cdp_session(page)
+
+    def swipe_up(by: float = 200) -> None:  # a finger moving up over the graph's centre, as Chromium gets it
+        box = page.locator("#graph").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 + by / 2
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for i in range(1, 9):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y - by * i / 8}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_timeout(300)
+
+    def state() -> tuple[float, list[float]]:
+        return page.evaluate("window.scrollY"), page.evaluate("[mevreport.graph.camera.x, mevreport.graph.camera.y]")
+
+    page.evaluate("document.getElementById('graph').scrollIntoView({block: 'center'})")
+    y0, cam0 = state()
+    swipe_up()
+    y1, cam1 = state()
+    assert y1 > y0 and cam1 == cam0  # the page scrolled; the graph did not move
+    assert not page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    box = page.locator("#graph").bounding_box()
+    page.touchscreen.tap(box["x"] + 20, box["y"] + box["height"] - 20)  # engage
+    assert page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    y2, cam2 = state()
+    swipe_up()
+    y3, cam3 = state()
+    assert y3 == y2 and cam3[0] == cam2[0] and cam3[1] < cam2[1] - 100  # the graph panned up; the page stayed
+    page.locator("#graph-section h2").tap()  # a tap outside the graph hands the swipe back to the page
+    assert not page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    page.evaluate("document.getElementById('graph').scrollIntoView({block: 'center'})")
+    y4, cam4 = state()
+    swipe_up()
+    assert page.evaluate("window.scrollY") > y4 and state()[1] == cam4
+    assert errors == []
+    ctx.close()
+
+
 def test_keys_move_along_edges_expand_and_collapse_without_clicking(browser, pages):  # noqa: F811
     p, _ = _open(browser, pages, "deep")
     assert p.page.evaluate("mevreport.select('m:layers.4')") is True
