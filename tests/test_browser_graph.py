@@ -148,9 +148,59 @@ def test_ten_thousand_ops_expand_all_draws_every_op(browser, tmp_path):  # noqa:
         out.push(mevreport.frames[at]); }
       return out; }""")
     assert len(frames) == 10 and all(f is not None for f in frames)
+    one = p.page.evaluate("""() => { mevreport.graph.collapse('h.7'); const t0 = performance.now();
+      mevreport.graph.expand('h.7'); return performance.now() - t0; }""")
     print(f"\n10k ops: first draw {first:.0f} ms after navigation; expand all {timing['ms']:.0f} ms "
-          f"(layout {timing['layout']:.0f} ms); zoom frames ms {[round(f, 1) for f in frames]}")
+          f"(layout {timing['layout']:.0f} ms); zoom frames ms {[round(f, 1) for f in frames]}; "
+          f"one block expanded in the expanded graph {one:.0f} ms")
+    _no_overlap_and_attached(p)
     assert p.errors == []
+    p.page.close()
+
+
+_CELLS = """() => Object.fromEntries(mevreport.graphCore.scene.units.map(u => [u.key, [u.col, u.layer]]))"""
+
+
+def _no_overlap_and_attached(p) -> None:
+    cells = p.page.evaluate(_CELLS)
+    assert len(set(map(tuple, cells.values()))) == len(cells)  # one box per grid cell: boxes (200 x 44) never meet
+    assert p.page.evaluate("""() => { const S = mevreport.graphCore.scene;
+      return S.edges.every(e => S.byKey[e.a.key] === e.a && S.byKey[e.b.key] === e.b); }""")
+
+
+@pytest.mark.parametrize("name, depth, path", [("deep", 2, "layers.4"), ("bottleneck", 1, "relu"),
+                                               ("gpt3", 2, "h.1")])
+def test_expanding_a_block_lays_out_only_its_inside(browser, pages, name, depth, path):  # noqa: F811
+    """Boxes above stay, boxes below move down together, boxes beside it move out; nothing overlaps."""
+    p, _ = _open(browser, pages, name)
+    p.page.evaluate(f"mevreport.expandToDepth({depth})")
+    before = {k: tuple(v) for k, v in p.page.evaluate(_CELLS).items()}
+    boxes = {k: v for k, v in before.items() if k == f"m:{path}" or k.startswith(f"m:{path}#")}
+    assert boxes and (len(boxes) == 3) == (name == "bottleneck")  # the bottleneck's ReLU runs three times
+    p.page.evaluate(f"mevreport.graph.expand({path!r})")
+    after = {k: tuple(v) for k, v in p.page.evaluate(_CELLS).items()}
+    inner = {k: v for k, v in after.items() if k not in before}
+    assert inner and set(before) - set(after) == set(boxes)
+    bottom = max(layer for _, layer in boxes.values())
+    grown = max(after[k][1] for k in after) - max(before[k][1] for k in before)  # the insides' heights
+    for k, (col, layer) in before.items():
+        if k in boxes:
+            continue
+        moved_down = after[k][1] - layer
+        if layer < min(b[1] for b in boxes.values()):
+            assert after[k] == (col, layer)  # above every box: not moved
+        elif layer > bottom:
+            assert moved_down == grown  # below them all: down by the insides' heights, column kept
+            assert after[k][0] == col
+        if all(layer != b[1] for b in boxes.values()):
+            assert after[k][0] == col
+    order = sorted(k for k in before if k not in boxes)  # every other pair keeps its order, both ways
+    for axis in (0, 1):
+        rank = sorted(order, key=lambda k: (before[k][axis], k))
+        assert all(before[a][axis] <= before[b][axis] and after[a][axis] <= after[b][axis]
+                   for a, b in zip(rank, rank[1:]))
+    _no_overlap_and_attached(p)
+    assert len(p.page.evaluate("mevreport.graph.units()")) == len(after)
     p.page.close()
 
 

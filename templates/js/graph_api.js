@@ -6,8 +6,8 @@
   var byId = G.byId, classes = G.classes, panel = document.getElementById("panel");
   var firstDepth = G.chooseDepth(view.max_units);
 
-  function setView(openSet, keep) {
-    G.build(openSet);
+  function setView(openSet, keep, opened) {
+    if (opened !== undefined) G.expandIn(openSet, opened); else G.build(openSet);
     U.colours();
     document.getElementById("graph-count").textContent = S.units.length.toLocaleString("en-US") + " boxes (layout "
       + S.layoutMs.toFixed(0) + " ms)";
@@ -21,7 +21,7 @@
   }
   function expand(path) {
     var o = Object.assign({}, S.open); o[path] = true;
-    setView(o, true);
+    setView(o, true, path);
     var first = S.units.filter(function (u) { return inside(u, path); })[0];
     if (first) select(first.key);
   }
