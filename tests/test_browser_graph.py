@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -198,7 +199,7 @@ def test_expanding_a_block_lays_out_only_its_inside(browser, pages, name, depth,
     for axis in (0, 1):
         rank = sorted(order, key=lambda k: (before[k][axis], k))
         assert all(before[a][axis] <= before[b][axis] and after[a][axis] <= after[b][axis]
-                   for a, b in zip(rank, rank[1:]))
+                   for a, b in itertools.pairwise(rank))
     _no_overlap_and_attached(p)
     assert len(p.page.evaluate("mevreport.graph.units()")) == len(after)
     p.page.close()
