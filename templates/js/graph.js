@@ -262,6 +262,9 @@
       e = S.edges[i];
       var ax = e.a.x, ay = e.a.y + hy, bx = e.b.x, by = e.b.y - hy;
       if (Math.max(ay, by) < vy0 || Math.min(ay, by) > vy1 || Math.max(ax, bx) < vx0 - hx || Math.min(ax, bx) > vx1 + hx) continue;
+      /* on screen, a fan (a causal mask read by every layer) is drawn only into the boxes in view: its hundreds
+       * of lines crossing the view stacked into a dark wedge; the export draws them all */
+      if (e.faint && !full && (by < vy0 || by > vy1 + hy || bx < vx0 - hx || bx > vx1 + hx)) continue;
       var p = S.selected && (e.a.key === S.selected || e.b.key === S.selected) ? hot : e.faint ? faint : normal;
       p.moveTo(ax, ay); p.lineTo(bx, by);
       if (arrows && !e.faint) {
