@@ -318,8 +318,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     diff = compare(base, head, args.base, args.head)
     results = evaluate_all(gates, base, head)
     if args.output:
+        from .diff_tree import module_tree
         from .render.diff_page import render_diff_html
-        say(f"wrote {atomic_write_text(args.output, render_diff_html(diff, results))}")
+        page = render_diff_html(diff, results, module_tree(base, head, diff), args.output)
+        say(f"wrote {atomic_write_text(args.output, page)}")
     if args.markdown is not None or not args.output:
         from .render.markdown import render_markdown
         text = render_markdown(diff, results, html_name=Path(args.output).name if args.output else None)

@@ -1,5 +1,6 @@
 """Fixture models for diff, gates, index and determinism tests: two versions of a tiny MLP,
-a block-structured net whose blocks move under a new container, and a small conv net."""
+a block-structured net whose blocks move under a new container, a net edited four ways at
+once, and a small conv net."""
 from __future__ import annotations
 
 import torch
@@ -68,6 +69,37 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(self.stem(x)))
+
+
+class Edited(nn.Module):
+    """Version 1: embed 8->16, ffn (16->32, ReLU, 32->16), gate 16->16, drop (Tanh), out 16->4.
+    Version 2: a LayerNorm ``extra`` added after embed, the ffn widened to 64, ``gate`` renamed
+    ``proj`` (same layer), ``drop`` removed; embed and out unchanged."""
+
+    def __init__(self, version: int = 1) -> None:
+        super().__init__()
+        hidden = 32 if version == 1 else 64
+        self.embed = nn.Linear(8, 16)
+        if version == 2:
+            self.extra = nn.LayerNorm(16)
+        self.ffn = nn.Sequential(nn.Linear(16, hidden), nn.ReLU(), nn.Linear(hidden, 16))
+        self.add_module("gate" if version == 1 else "proj", nn.Linear(16, 16))
+        if version == 1:
+            self.drop = nn.Tanh()
+        self.out = nn.Linear(16, 4)
+
+    @staticmethod
+    def example_input() -> torch.Tensor:
+        return torch.randn(2, 8, generator=torch.Generator().manual_seed(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        if hasattr(self, "extra"):
+            x = self.extra(x)
+        x = getattr(self, "gate" if hasattr(self, "gate") else "proj")(self.ffn(x))
+        if hasattr(self, "drop"):
+            x = self.drop(x)
+        return self.out(x)
 
 
 class SmallConvNet(nn.Module):

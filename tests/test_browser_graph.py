@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -148,9 +149,59 @@ def test_ten_thousand_ops_expand_all_draws_every_op(browser, tmp_path):  # noqa:
         out.push(mevreport.frames[at]); }
       return out; }""")
     assert len(frames) == 10 and all(f is not None for f in frames)
+    one = p.page.evaluate("""() => { mevreport.graph.collapse('h.7'); const t0 = performance.now();
+      mevreport.graph.expand('h.7'); return performance.now() - t0; }""")
     print(f"\n10k ops: first draw {first:.0f} ms after navigation; expand all {timing['ms']:.0f} ms "
-          f"(layout {timing['layout']:.0f} ms); zoom frames ms {[round(f, 1) for f in frames]}")
+          f"(layout {timing['layout']:.0f} ms); zoom frames ms {[round(f, 1) for f in frames]}; "
+          f"one block expanded in the expanded graph {one:.0f} ms")
+    _no_overlap_and_attached(p)
     assert p.errors == []
+    p.page.close()
+
+
+_CELLS = """() => Object.fromEntries(mevreport.graphCore.scene.units.map(u => [u.key, [u.col, u.layer]]))"""
+
+
+def _no_overlap_and_attached(p) -> None:
+    cells = p.page.evaluate(_CELLS)
+    assert len(set(map(tuple, cells.values()))) == len(cells)  # one box per grid cell: boxes (200 x 44) never meet
+    assert p.page.evaluate("""() => { const S = mevreport.graphCore.scene;
+      return S.edges.every(e => S.byKey[e.a.key] === e.a && S.byKey[e.b.key] === e.b); }""")
+
+
+@pytest.mark.parametrize("name, depth, path", [("deep", 2, "layers.4"), ("bottleneck", 1, "relu"),
+                                               ("gpt3", 2, "h.1")])
+def test_expanding_a_block_lays_out_only_its_inside(browser, pages, name, depth, path):  # noqa: F811
+    """Boxes above stay, boxes below move down together, boxes beside it move out; nothing overlaps."""
+    p, _ = _open(browser, pages, name)
+    p.page.evaluate(f"mevreport.expandToDepth({depth})")
+    before = {k: tuple(v) for k, v in p.page.evaluate(_CELLS).items()}
+    boxes = {k: v for k, v in before.items() if k == f"m:{path}" or k.startswith(f"m:{path}#")}
+    assert boxes and (len(boxes) == 3) == (name == "bottleneck")  # the bottleneck's ReLU runs three times
+    p.page.evaluate(f"mevreport.graph.expand({path!r})")
+    after = {k: tuple(v) for k, v in p.page.evaluate(_CELLS).items()}
+    inner = {k: v for k, v in after.items() if k not in before}
+    assert inner and set(before) - set(after) == set(boxes)
+    bottom = max(layer for _, layer in boxes.values())
+    grown = max(after[k][1] for k in after) - max(before[k][1] for k in before)  # the insides' heights
+    for k, (col, layer) in before.items():
+        if k in boxes:
+            continue
+        moved_down = after[k][1] - layer
+        if layer < min(b[1] for b in boxes.values()):
+            assert after[k] == (col, layer)  # above every box: not moved
+        elif layer > bottom:
+            assert moved_down == grown  # below them all: down by the insides' heights, column kept
+            assert after[k][0] == col
+        if all(layer != b[1] for b in boxes.values()):
+            assert after[k][0] == col
+    order = sorted(k for k in before if k not in boxes)  # every other pair keeps its order, both ways
+    for axis in (0, 1):
+        rank = sorted(order, key=lambda k: (before[k][axis], k))
+        assert all(before[a][axis] <= before[b][axis] and after[a][axis] <= after[b][axis]
+                   for a, b in itertools.pairwise(rank))
+    _no_overlap_and_attached(p)
+    assert len(p.page.evaluate("mevreport.graph.units()")) == len(after)
     p.page.close()
 
 
@@ -225,6 +276,53 @@ def test_wheel_scrolls_the_page_until_the_graph_is_engaged(browser, pages):  # n
     assert p.page.evaluate("window.scrollY") == y1
     assert p.page.evaluate("mevreport.graph.camera.s") < scale  # zoomed out
     p.page.close()
+
+
+def test_phone_swipe_scrolls_the_page_until_a_tap_engages_the_graph(browser, pages):  # noqa: F811
+    """A 390 x 844 touch phone: a swipe over the graph scrolls the page; after a tap on it, a swipe pans it."""
+    path, _ = pages["deep"]
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                              device_scale_factor=2)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.mevreport && mevreport.firstDraw !== null", timeout=15000)
+    cdp = ctx.new_cdp_session(page)
+
+    def swipe_up(by: float = 200) -> None:  # a finger moving up over the graph's centre, as Chromium gets it
+        box = page.locator("#graph").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 + by / 2
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for i in range(1, 9):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y - by * i / 8}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_timeout(300)
+
+    def state() -> tuple[float, list[float]]:
+        return page.evaluate("window.scrollY"), page.evaluate("[mevreport.graph.camera.x, mevreport.graph.camera.y]")
+
+    page.evaluate("document.getElementById('graph').scrollIntoView({block: 'center'})")
+    y0, cam0 = state()
+    swipe_up()
+    y1, cam1 = state()
+    assert y1 > y0 and cam1 == cam0  # the page scrolled; the graph did not move
+    assert not page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    box = page.locator("#graph").bounding_box()
+    page.touchscreen.tap(box["x"] + 20, box["y"] + box["height"] - 20)  # engage
+    assert page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    y2, cam2 = state()
+    swipe_up()
+    y3, cam3 = state()
+    assert y3 == y2 and cam3[0] == cam2[0] and cam3[1] < cam2[1] - 100  # the graph panned up; the page stayed
+    page.locator("#graph-section h2").tap()  # a tap outside the graph hands the swipe back to the page
+    assert not page.evaluate("document.getElementById('graph').classList.contains('engaged')")
+    page.evaluate("document.getElementById('graph').scrollIntoView({block: 'center'})")
+    y4, cam4 = state()
+    swipe_up()
+    assert page.evaluate("window.scrollY") > y4 and state()[1] == cam4
+    assert errors == []
+    ctx.close()
 
 
 def test_keys_move_along_edges_expand_and_collapse_without_clicking(browser, pages):  # noqa: F811

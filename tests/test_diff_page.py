@@ -95,7 +95,10 @@ def test_cli_writes_page_and_markdown(mlp_diff, tmp_path):
     assert r.stdout == ""
     page = (tmp_path / "d.html").read_text(encoding="utf-8")
     assert "<title>mevreport diff: v1.9.0 → v1.10.0 · mevreport</title>" in page
-    assert page.count('<span class="badge changed">') == 4 and page.count('<span class="badge added">') == 1
+    listed = page.split('<section id="modules">', 1)[1]  # the change list (the tree above marks each module too)
+    assert listed.count('<span class="badge changed">') == 4 and listed.count('<span class="badge added">') == 1
+    tree = page.split('<section id="tree">', 1)[1].split("</section>", 1)[0]
+    assert tree.count('<span class="badge changed">') == 4 and tree.count('<span class="badge removed">') == 1
     md = (tmp_path / "d.md").read_text(encoding="utf-8")
     assert "| MACs | 896 | 1.66 K | +768 (+85.7%) |" in md
 

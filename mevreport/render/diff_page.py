@@ -7,11 +7,14 @@ external resources: the page opens offline.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from ..diff import ModuleChange, ReportDiff
+from ..diff import ModuleChange, ReportDiff, within_noise
+from ..diff_tree import TREE_METRICS, TreeRow
 from ..gates import GateResult
-from .format import count, ms
+from .format import count, ms, nbytes
 from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text, signed_change
 
 _VERDICT = {"same": "unchanged", "up": "increased", "down": "decreased", "noise": "within noise",
@@ -44,8 +47,72 @@ def module_row(m: ModuleChange) -> dict[str, Any]:
     }
 
 
-def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> dict[str, Any]:
+_TREE_FORMAT: dict[str, Callable[[Any], str]] = {"params": count, "macs": count, "latency_ms": ms, "activation_bytes": nbytes}
+_TREE_TITLES = {"params": "Params", "macs": "MACs", "latency_ms": "Latency", "activation_bytes": "Activations"}
+CHANGES_ONLY_ABOVE = 60  # a longer tree opens showing only the changed rows and the path to them
+
+
+def _tree_cell(row: TreeRow, name: str, noise: float | None) -> dict[str, str]:
+    """The row's figure (HEAD's; BASE's for a removed module) and, when it moved, the signed change."""
+    side = row.head if row.head is not None else row.base
+    value = getattr(side, name)
+    fmt = _TREE_FORMAT[name]
+    change = row.delta(name) if row.kind != "same" else 0
+    if not change:
+        return {"value": fmt(value), "change": "", "status": ""}
+    status = "noise" if name == "latency_ms" and within_noise(change, noise) else "up" if change > 0 else "down"
+    text = ("+" if change > 0 else "\u2212") + fmt(abs(change))
+    return {"value": fmt(value), "change": text, "status": status}
+
+
+def tree_rows(tree: tuple[TreeRow, ...], noise: float | None) -> list[dict[str, Any]]:
+    """Rows for the tree table; ``quiet``: unchanged, and nothing below it changed either."""
+    quiet: list[bool] = [False] * len(tree)
+    below: list[bool] = []  # below[d]: a change seen in the subtrees at depth d since the last shallower row
+    for i in range(len(tree) - 1, -1, -1):
+        r = tree[i]
+        while len(below) <= r.depth + 1:
+            below.append(False)
+        quiet[i] = r.kind == "same" and not below[r.depth + 1]
+        below[r.depth] = below[r.depth] or not quiet[i]
+        for k in range(r.depth + 1, len(below)):
+            below[k] = False
+    out = []
+    for r, q in zip(tree, quiet):
+        b_cls = r.base.class_name if r.base is not None else None
+        h_cls = r.head.class_name if r.head is not None else None
+        cls = h_cls or b_cls or ""
+        if b_cls and h_cls and b_cls != h_cls:
+            cls = f"{b_cls} \u2192 {h_cls}"
+        was = r.base.path if r.kind == "renamed" and not r.inside and r.base is not None else None
+        out.append({
+            "kind": r.kind, "depth": r.depth, "path": r.path, "name": r.path or "(root)",
+            "was": None if was is None else (was or "(root)"), "inside": r.inside, "class_name": cls, "quiet": q,
+            "cells": [_tree_cell(r, m, noise) for m in TREE_METRICS],
+        })
+    return out
+
+
+def report_link(source: str, page_dir: Path | None) -> str | None:
+    """A link from the diff page to one side's report: its HTML when one sits beside the JSON, else the file given.
+
+    Relative to the page's folder when the page is written somewhere, so the two reports and the diff
+    can move together; None when the source is no file (a report built in memory).
+    """
+    from ..archive import relative_link
+    path = Path(source)
+    if path.suffix.lower() == ".json" and path.with_suffix(".html").is_file():
+        path = path.with_suffix(".html")
+    if not path.is_file():
+        return None
+    return relative_link(path, page_dir) if page_dir is not None else path.resolve().as_uri()
+
+
+def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = (), tree: tuple[TreeRow, ...] = (),
+                 page_path: str | Path | None = None) -> dict[str, Any]:
     b, h = diff.base, diff.head
+    page_dir = None if page_path is None else Path(page_path).parent
+    rows = tree_rows(tree, diff.latency_noise_ms)
     totals = [{
         "name": _METRIC_NAMES[t.metric], "base": metric_value(t.metric, t.base),
         "head": metric_value(t.metric, t.head), "change": signed_change(t.metric, t.change),
@@ -61,13 +128,19 @@ def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> dict[s
         "counts": [(k, diff.count(k)) for k in ("changed", "added", "removed", "renamed")]
                   + [("unchanged", diff.unchanged_modules)],
         "modules": [module_row(m) for m in diff.modules],
+        "tree": rows, "tree_titles": [_TREE_TITLES[m] for m in TREE_METRICS],
+        "changes_only": len(rows) > CHANGES_ONLY_ABOVE,
+        "links": {"base": report_link(b.source, page_dir), "head": report_link(h.source, page_dir)},
         "data": data,
     }
 
 
-def render_diff_html(diff: ReportDiff, gates: tuple[GateResult, ...] = ()) -> str:
+def render_diff_html(diff: ReportDiff, gates: tuple[GateResult, ...] = (), tree: tuple[TreeRow, ...] = (),
+                     page_path: str | Path | None = None) -> str:
+    """The page; ``tree`` from :func:`mevreport.diff_tree.module_tree`, ``page_path`` where it will be written
+    (the links to the two reports are relative to it)."""
     from .html import environment
-    return environment().get_template("diff.html.j2").render(**page_context(diff, gates))
+    return environment().get_template("diff.html.j2").render(**page_context(diff, gates, tree, page_path))
 
 
-__all__ = ["page_context", "render_diff_html"]
+__all__ = ["CHANGES_ONLY_ABOVE", "page_context", "render_diff_html", "report_link", "tree_rows"]

@@ -1,8 +1,9 @@
 /* mevreport graph, part 1: units, the one layout, and a canvas renderer.
  *
  * The layout lives only here (DESIGN §4): Python picks the first depth and the repeat groups,
- * the page lays out every view, first draw included.  Measured on the 10,148-op GPT example,
- * this layout of every op takes about 50 ms, so expanding re-lays out the whole view.
+ * the page lays out every view, first draw included.  A view chosen as a whole (a depth, expand
+ * all, a search revealing an op) is laid out whole; expanding one block lays out only its inside,
+ * puts it where the box was and moves the rest aside (expandIn), so the reader's map stays put.
  *
  * Drawing is our own <canvas> (vis-network drew the expanded 10k graph in 7.2 s and 2.6 s a
  * frame): each frame draws only the boxes and edges inside the view, batched by colour, and
@@ -179,13 +180,52 @@
             colours: {}, selected: null, marked: {}, layoutMs: 0 };
   function build(openSet) {
     var t0 = performance.now();
+    var us = unitsFor(openSet);
+    return scene(openSet, us, layout(us), t0, {});
+  }
+  /* The view with module `path` opened, laid out locally: each of its boxes (one per call) gives
+   * way to its inside, laid out on its own with the box's column as its column 0 and the box's layer
+   * as its first; everything below moves down by the inside's height and the boxes beside it in its
+   * layer move out by its width, so every other box keeps its place relative to the others. */
+  function expandIn(openSet, path) {
+    var t0 = performance.now(), old = S.byKey, oldUnitOf = S.unitOf;
+    var boxes = S.units.filter(function (u) { return u.module && unitPath(u.key) === path; });
+    var us = unitsFor(openSet), groups = {}, pos = {}, whole = !boxes.length;
+    us.forEach(function (u) {
+      if (old[u.key]) { pos[u.key] = [old[u.key].col, old[u.key].layer]; return; }
+      var from = oldUnitOf[u.ids[0]];
+      if (!from || unitPath(from.key) !== path) whole = true;  /* not from one of the boxes: lay out whole */
+      else (groups[from.key] = groups[from.key] || []).push(u);
+    });
+    if (whole) return scene(openSet, us, layout(us), t0, {});
+    boxes.sort(function (a, b) { return b.layer - a.layer; }).forEach(function (box) {
+      var inner = groups[box.key] || [], mine = {};
+      if (!inner.length) return;
+      inner.forEach(function (u) { mine[u.key] = true; });
+      var sub = layout(inner.map(function (u) {
+        return { key: u.key, ids: u.ids, inputs: u.inputs.filter(function (k) { return mine[k]; }) };
+      }));
+      var c0 = Infinity, c1 = -Infinity, l0 = Infinity, l1 = -Infinity;
+      inner.forEach(function (u) { var q = sub[u.key]; c0 = Math.min(c0, q[0]); c1 = Math.max(c1, q[0]); l0 = Math.min(l0, q[1]); l1 = Math.max(l1, q[1]); });
+      var height = l1 - l0;
+      Object.keys(pos).forEach(function (k) {
+        var p = pos[k];
+        if (p[1] > box.layer) p[1] += height;
+        else if (p[1] === box.layer) p[0] += p[0] > box.col ? Math.max(0, c1) : p[0] < box.col ? Math.min(0, c0) : 0;
+      });
+      inner.forEach(function (u) { var q = sub[u.key]; pos[u.key] = [box.col + q[0], box.layer + q[1] - l0]; });
+    });
+    return scene(openSet, us, pos, t0, old);
+  }
+  /* The scene from units and their (column, layer); figures of boxes that did not change are kept. */
+  function scene(openSet, us, pos, t0, keep) {
     S.open = openSet;
-    var us = unitsFor(openSet), pos = layout(us);
     S.layoutMs = performance.now() - t0;
     S.byKey = {}; S.grid = {}; S.unitOf = {};
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, fanout = {};
     us.forEach(function (u) {
-      u.fig = figures(u); u.desc = describe(u);
+      var was = keep[u.key];
+      u.fig = was ? was.fig : figures(u); u.desc = was ? was.desc : describe(u);
       u.col = pos[u.key][0]; u.layer = pos[u.key][1]; u.x = u.col * XS; u.y = u.layer * YS;
       u.module = u.key.charAt(0) === "m";
       S.byKey[u.key] = u; S.grid[u.col + "," + u.layer] = u;
@@ -225,6 +265,9 @@
       e = S.edges[i];
       var ax = e.a.x, ay = e.a.y + hy, bx = e.b.x, by = e.b.y - hy;
       if (Math.max(ay, by) < vy0 || Math.min(ay, by) > vy1 || Math.max(ax, bx) < vx0 - hx || Math.min(ax, bx) > vx1 + hx) continue;
+      /* on screen, a fan (a causal mask read by every layer) is drawn only into the boxes in view: its hundreds
+       * of lines crossing the view stacked into a dark wedge; the export draws them all */
+      if (e.faint && !full && (by < vy0 || by > vy1 + hy || bx < vx0 - hx || bx > vx1 + hx)) continue;
       var p = S.selected && (e.a.key === S.selected || e.b.key === S.selected) ? hot : e.faint ? faint : normal;
       p.moveTo(ax, ay); p.lineTo(bx, by);
       if (arrows && !e.faint) {
@@ -275,6 +318,6 @@
   api.graphCore = {
     view: view, byId: byId, consumersOf: consumersOf, classes: classes, prefixes: prefixes, unitPath: unitPath,
     unitsFor: unitsFor, layout: layout, openForDepth: openForDepth, chooseDepth: chooseDepth, short: short,
-    build: build, hit: hit, paint: paint, scene: S, XS: XS, YS: YS, BW: BW, BH: BH
+    build: build, expandIn: expandIn, hit: hit, paint: paint, scene: S, XS: XS, YS: YS, BW: BW, BH: BH
   };
 })(mevreport);

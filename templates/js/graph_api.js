@@ -6,8 +6,8 @@
   var byId = G.byId, classes = G.classes, panel = document.getElementById("panel");
   var firstDepth = G.chooseDepth(view.max_units);
 
-  function setView(openSet, keep) {
-    G.build(openSet);
+  function setView(openSet, keep, opened) {
+    if (opened !== undefined) G.expandIn(openSet, opened); else G.build(openSet);
     U.colours();
     document.getElementById("graph-count").textContent = S.units.length.toLocaleString("en-US") + " boxes (layout "
       + S.layoutMs.toFixed(0) + " ms)";
@@ -21,7 +21,7 @@
   }
   function expand(path) {
     var o = Object.assign({}, S.open); o[path] = true;
-    setView(o, true);
+    setView(o, true, path);
     var first = S.units.filter(function (u) { return inside(u, path); })[0];
     if (first) select(first.key);
   }
@@ -222,9 +222,12 @@
   var all = el("option", "every op"); all.value = "all"; depthSel.appendChild(all);
   depthSel.value = firstDepth === null ? "all" : String(firstDepth);
   depthSel.addEventListener("change", function () { expandToDepth(depthSel.value === "all" ? null : Number(depthSel.value)); });
-  function expandToDepth(n) { setView(G.openForDepth(n), false); showPanel(null); return S.units.length; }
-  function expandAll() { depthSel.value = "all"; return expandToDepth(null); }
-  function collapseAll() { depthSel.value = "1"; return expandToDepth(1); }
+  function expandToDepth(n) {
+    depthSel.value = n === null ? "all" : String(n);  /* the control says what is shown, whoever asked */
+    setView(G.openForDepth(n), false); showPanel(null); return S.units.length;
+  }
+  function expandAll() { return expandToDepth(null); }
+  function collapseAll() { return expandToDepth(1); }
   document.getElementById("graph-expand-all").addEventListener("click", expandAll);
   document.getElementById("graph-collapse-all").addEventListener("click", collapseAll);
   document.getElementById("color-by").addEventListener("change", function (ev) { U.setColorBy(ev.target.value); });

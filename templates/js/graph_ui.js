@@ -150,24 +150,27 @@
   function engage(on) {
     engaged = on;
     wrap.classList.toggle("engaged", on);
-    document.getElementById("graph-hint").textContent = on ? "wheel zooms, drag pans; click outside the graph to scroll the page"
-      : "click the graph (or hold Ctrl) to zoom with the wheel";
+    document.getElementById("graph-hint").textContent = on ? "wheel zooms, drag pans; click or tap outside the graph to scroll the page"
+      : "click or tap the graph (or hold Ctrl) to zoom and pan it";
   }
   function toWorld(ev) {
     var r = canvas.getBoundingClientRect();
     return { sx: ev.clientX - r.left, sy: ev.clientY - r.top, wx: (ev.clientX - r.left - cam.x) / cam.s, wy: (ev.clientY - r.top - cam.y) / cam.s };
   }
+  /* A finger that lands on an idle graph is the page's (touch-action lets the browser scroll it):
+   * only a tap engages the graph, after which a swipe pans it.  A mouse engages on press. */
   var drag = null;
   canvas.addEventListener("pointerdown", function (ev) {
-    engage(true);
-    drag = { x: ev.clientX, y: ev.clientY, cx: cam.x, cy: cam.y, moved: false, id: ev.pointerId };
-    canvas.setPointerCapture(ev.pointerId);
+    var idle = ev.pointerType === "touch" && !engaged;
+    if (!idle) { engage(true); canvas.setPointerCapture(ev.pointerId); }
+    drag = { x: ev.clientX, y: ev.clientY, cx: cam.x, cy: cam.y, moved: false, id: ev.pointerId, idle: idle };
   });
+  canvas.addEventListener("pointercancel", function () { drag = null; });  /* the browser took it: a scroll */
   canvas.addEventListener("pointermove", function (ev) {
     if (drag) {
       var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-      if (drag.moved) { cam.x = drag.cx + dx; cam.y = drag.cy + dy; redraw(); }
+      if (drag.moved && !drag.idle) { cam.x = drag.cx + dx; cam.y = drag.cy + dy; redraw(); }
       return;
     }
     var p = toWorld(ev), u = G.hit(p.wx, p.wy);
@@ -178,6 +181,7 @@
   canvas.addEventListener("pointerup", function (ev) {
     var d = drag; drag = null;
     if (!d || d.moved) return;
+    if (d.idle) engage(true);  /* a tap */
     var p = toWorld(ev), u = G.hit(p.wx, p.wy);
     if (u) api.graph.select(u.key, false);
   });
