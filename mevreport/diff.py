@@ -89,8 +89,27 @@ class ModuleFigures:
     position: int
 
 
+class TwoSides:
+    """A record with a BASE side and a HEAD side (either may be missing): its path and signed deltas."""
+
+    base: Any
+    head: Any
+
+    @property
+    def path(self) -> str:
+        side = self.head if self.head is not None else self.base
+        assert side is not None
+        return side.path
+
+    def delta(self, name: str) -> float | None:
+        """HEAD minus BASE (a missing side counts as 0); None where either side was not measured."""
+        b = getattr(self.base, name) if self.base is not None else 0
+        h = getattr(self.head, name) if self.head is not None else 0
+        return None if b is None or h is None else h - b
+
+
 @dataclass(frozen=True)
-class ModuleChange:
+class ModuleChange(TwoSides):
     """A module that was added, removed, renamed or changed.
 
     ``changed`` names the fields that differ (of :data:`MODULE_FIELDS`);
@@ -109,16 +128,6 @@ class ModuleChange:
     submodules: int = 0
     note: str = ""
 
-    @property
-    def path(self) -> str:
-        side = self.head if self.head is not None else self.base
-        assert side is not None
-        return side.path
-
-    def delta(self, name: str) -> float | None:
-        b = getattr(self.base, name) if self.base is not None else 0
-        h = getattr(self.head, name) if self.head is not None else 0
-        return None if b is None or h is None else h - b
 
 
 @dataclass(frozen=True)

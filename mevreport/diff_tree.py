@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .diff import ReportDiff
+from .diff import ReportDiff, TwoSides
 from .modpath import prefixes
 from .report import ModuleRow, Report
 
@@ -20,7 +20,7 @@ TREE_METRICS = ("params", "macs", "latency_ms", "activation_bytes")
 
 
 @dataclass(frozen=True)
-class TreeRow:
+class TreeRow(TwoSides):
     """One module in the tree: HEAD's row (None when removed) and its BASE counterpart (None when added).
 
     ``kind``: ``same`` | ``changed`` | ``added`` | ``removed`` | ``renamed``; ``inside``: the nearest
@@ -35,17 +35,6 @@ class TreeRow:
     head: ModuleRow | None
     inside: str = ""
 
-    @property
-    def path(self) -> str:
-        side = self.head if self.head is not None else self.base
-        assert side is not None
-        return side.path
-
-    def delta(self, name: str) -> float | None:
-        """HEAD minus BASE (a missing side counts as 0); None where either side was not measured."""
-        b = getattr(self.base, name) if self.base is not None else 0
-        h = getattr(self.head, name) if self.head is not None else 0
-        return None if b is None or h is None else h - b
 
 
 def _parent(path: str) -> str | None:
