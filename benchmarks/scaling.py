@@ -77,17 +77,22 @@ def child(n_ops: int, runs: int, out: Path) -> dict:
     from mevreport.api import _render_html  # noqa: F401  (registers the renderers, as ``import mevreport`` does)
     from mevreport.assemble import report_of
     from mevreport.capture import capture
+    from mevreport.fileio import atomic_write_text
+    from mevreport.jsontext import document_text
+    from mevreport.render.html import render_html
     model, x = build(n_ops)
     t0 = time.perf_counter()
     graph = capture(model, x, stats=True, runs=runs)
     t1 = time.perf_counter()
     report = report_of(graph)
     t2 = time.perf_counter()
+    # as ``mevreport report`` writes them (cli._write): one plain document for the page and the JSON file
     html = out / f"scaling-{n_ops}.html"
-    report.save_html(html)
+    document = report.to_dict()
+    atomic_write_text(html, render_html(report, document))
     t3 = time.perf_counter()
     js = out / f"scaling-{n_ops}.json"
-    report.save_json(js)
+    atomic_write_text(js, document_text(document) + "\n")
     t4 = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     rss = usage.ru_maxrss * 1024

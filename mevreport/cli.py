@@ -134,10 +134,12 @@ def _write(report, html_path: str, json_path: str | None, say, trace_path: str |
            csv_dir: str | None = None) -> None:
     """Render every document before writing any, so a rendering failure writes nothing."""
     from .fileio import atomic_write_texts
+    from .jsontext import document_text
     from .render.html import render_html
-    items: list[tuple[str | Path, str]] = [(html_path, render_html(report))]
+    document = report.to_dict()  # once, for the page and the JSON file
+    items: list[tuple[str | Path, str]] = [(html_path, render_html(report, document))]
     if json_path:
-        items.append((json_path, report.to_json() + "\n"))
+        items.append((json_path, document_text(document) + "\n"))
     if trace_path:
         from .render.trace import trace_json
         items.append((trace_path, trace_json(report) + "\n"))

@@ -25,4 +25,16 @@ def document_text(data: Any) -> str:
         return json.dumps(data, indent=2, allow_nan=False)
 
 
-__all__ = ["document_text"]
+def compact_text(data: Any) -> str:
+    """``data`` as JSON text without spaces (the page's embedded documents); the same fallback.
+
+    Unlike ``json.dumps`` it leaves non-ASCII characters as they are (the page is
+    UTF-8) and writes a NaN or infinity as ``null``.
+    """
+    try:
+        return orjson.dumps(data).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
+__all__ = ["compact_text", "document_text"]

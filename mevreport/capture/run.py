@@ -21,6 +21,7 @@ from torch import nn
 
 from ..distributed.tensors import class_name
 from ..errors import NO_CUDA_HINT, ModelRunError, UsageError, no_cuda, one_line
+from ..gcpause import freeze_more, heap_frozen
 from ..graph import CaptureInfo, Graph, InputInfo, Measurements, ParamInfo, WeightStats
 from .dispatch import OpRecorder, TensorNames, name_inputs
 from .fake import fake_runner
@@ -143,7 +144,7 @@ def capture(model: nn.Module, inputs: Any, *, device: str | torch.device | None 
     if train is not None and method == "export":
         raise UsageError("a training step is captured by running it: use capture 'auto' or 'dispatch' with train=True")
     train_figures = None
-    with model_on(model, dev, current, tensors) as guard:
+    with heap_frozen(), model_on(model, dev, current, tensors) as guard:
         parts: CaptureParts | None = None
         if train is not None:
             from .train_run import train_parts
@@ -276,6 +277,7 @@ def _dispatch_parts(model: nn.Module, args: tuple, kwargs: dict, dev: torch.devi
     finally:
         recorder.clear_tags()
     del output
+    freeze_more()  # the recorded graph is long-lived: the timed runs' collections need not walk it again
     if ran:
         say(ran)
 

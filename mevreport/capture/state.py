@@ -79,7 +79,9 @@ def attributes_kept(root: nn.Module) -> Iterator[None]:
         for v in bindings.values():
             snapshot = _SNAPSHOTS.get(type(v))
             if snapshot is not None:
-                contents.append((v, snapshot(v)))
+                # most of a module's dicts (its hooks) are empty: None stands for "was empty",
+                # without a copy (a 100,000-op model has 42,000 modules, 14 containers each)
+                contents.append((v, snapshot(v) if v else None))
             elif isinstance(v, _CONTAINERS):
                 try:
                     contents.append((v, copy.copy(v)))
@@ -101,7 +103,10 @@ def attributes_kept(root: nn.Module) -> Iterator[None]:
                 if d.get(k) is not v:
                     d[k] = v
             for obj, was in contents:
-                if not _same_contents(obj, was):
+                if was is None:
+                    if obj:
+                        obj.clear()
+                elif not _same_contents(obj, was):
                     _put_back(obj, was)
 
 
