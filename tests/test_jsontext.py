@@ -42,3 +42,14 @@ def test_a_whole_report_document():
     report = mevreport.analyze(model, ids, runs=1)
     assert json.loads(report.to_json()) == json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert mevreport.Report.from_json(report.to_json()) == report
+
+
+def test_a_large_document_stays_compact_and_a_small_one_is_indented(monkeypatch):
+    import mevreport.jsontext as J
+    data = {"nodes": [{"id": i, "shape": [1, i]} for i in range(50)]}
+    compact = json.dumps(data, separators=(",", ":"))
+    assert document_text(data) == json.dumps(data, indent=2)  # small: for people to read
+    monkeypatch.setattr(J, "INDENT_UP_TO", len(compact) - 1)
+    assert document_text(data) == compact  # one character over: compact, the same data
+    monkeypatch.setattr(J, "INDENT_UP_TO", len(compact))
+    assert document_text(data) == json.dumps(data, indent=2)
