@@ -74,7 +74,7 @@ def test_signal_mid_run(kind: str, tmp_path: Path) -> None:
 
 CRASHES = """
 import contextlib, io, json, os, sys
-import mevreport.fileio, mevreport.report, mevreport.render.html
+import mevreport.fileio, mevreport.jsontext, mevreport.report, mevreport.render.html
 from mevreport.cli import main
 
 
@@ -104,7 +104,7 @@ class Full:
 
 PATCHES = {
     "render": (mevreport.render.html, "render_html", crash),         # nothing written yet
-    "to-json": (mevreport.report.Report, "to_json", crash),          # after the HTML was rendered
+    "to-json": (mevreport.jsontext, "document_text", crash),          # after the HTML was rendered
     "rename": (mevreport.fileio.os, "replace", crash),               # the temporary file exists
     "disk-full": (mevreport.fileio.os, "fdopen", lambda fd, *a, **k: Full(real_fdopen(fd, *a, **k))),
 }
