@@ -322,7 +322,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.output:
         from .diff_tree import module_tree
         from .render.diff_page import render_diff_html
-        page = render_diff_html(diff, results, module_tree(base, head, diff), args.output)
+        page = render_diff_html(diff, results, module_tree(base, head, diff), args.output, head)
         say(f"wrote {atomic_write_text(args.output, page)}")
     if args.markdown is not None or not args.output:
         from .render.markdown import render_markdown

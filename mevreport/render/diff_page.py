@@ -11,9 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from ..diff import ModuleChange, ReportDiff, within_noise
 from ..diff_tree import TREE_METRICS, TreeRow
 from ..gates import GateResult
+from ..report import Report
+from .embed import document_for_script
 from .format import count, ms, nbytes
 from .markdown import _METRIC_NAMES, field_name, metric_value, pair_text, shapes_text, signed_change
 
@@ -108,8 +112,42 @@ def report_link(source: str, page_dir: Path | None) -> str | None:
     return relative_link(path, page_dir) if page_dir is not None else path.resolve().as_uri()
 
 
+HEAD_GRAPH_ID = "mevreport-head-graph"  # not the report's own id: a diff page is never read as a report
+GRAPH_COLOURINGS = [("change", "what changed since base")]
+
+
+def graph_marks(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the graph of HEAD marks, from the tree's rows: each HEAD module's change kind, the figures
+    that moved (as the tree shows them), and how many modules BASE had and HEAD lost (no box of theirs)."""
+    kinds: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    removed = 0
+    for r in rows:
+        if r["kind"] == "removed":
+            removed += 1
+            continue
+        kinds[r["path"]] = r["kind"]
+        moved = [f"{title} {cell['change']}" for title, cell in zip(_TREE_TITLES.values(), r["cells"]) if cell["change"]]
+        if r["was"] is not None:
+            moved.insert(0, f"was {r['was']}")
+        if moved:
+            notes[r["path"]] = ", ".join(moved)
+    return {"kinds": kinds, "notes": notes, "removed": removed}
+
+
+def head_graph(head: Report, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The graph of HEAD for the diff page: its ops and modules (packed as a report's are when large),
+    the view data and the marks; drawn by the report page's own graph scripts."""
+    from .graphview import view_data
+    from .html import graph_scripts
+    d = head.to_dict()
+    doc_type, doc_text = document_for_script({"model": d["model"], "nodes": d["nodes"], "modules": d["modules"]})
+    return {"doc_type": doc_type, "doc_text": Markup(doc_text), "doc_id": HEAD_GRAPH_ID, "view": view_data(head),
+            "marks": graph_marks(rows), "js": graph_scripts("diff_graph.js", HEAD_GRAPH_ID)}
+
+
 def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = (), tree: tuple[TreeRow, ...] = (),
-                 page_path: str | Path | None = None) -> dict[str, Any]:
+                 page_path: str | Path | None = None, head: Report | None = None) -> dict[str, Any]:
     b, h = diff.base, diff.head
     page_dir = None if page_path is None else Path(page_path).parent
     rows = tree_rows(tree, diff.latency_noise_ms)
@@ -132,15 +170,18 @@ def page_context(diff: ReportDiff, gates: tuple[GateResult, ...] = (), tree: tup
         "changes_only": len(rows) > CHANGES_ONLY_ABOVE,
         "links": {"base": report_link(b.source, page_dir), "head": report_link(h.source, page_dir)},
         "data": data,
+        "graph": None if head is None else head_graph(head, rows),
+        "graph_colourings": GRAPH_COLOURINGS,
     }
 
 
 def render_diff_html(diff: ReportDiff, gates: tuple[GateResult, ...] = (), tree: tuple[TreeRow, ...] = (),
-                     page_path: str | Path | None = None) -> str:
+                     page_path: str | Path | None = None, head: Report | None = None) -> str:
     """The page; ``tree`` from :func:`mevreport.diff_tree.module_tree`, ``page_path`` where it will be written
-    (the links to the two reports are relative to it)."""
+    (the links to the two reports are relative to it), ``head`` the HEAD report whose graph it draws."""
     from .html import environment
-    return environment().get_template("diff.html.j2").render(**page_context(diff, gates, tree, page_path))
+    return environment().get_template("diff.html.j2").render(**page_context(diff, gates, tree, page_path, head))
 
 
-__all__ = ["CHANGES_ONLY_ABOVE", "page_context", "render_diff_html", "report_link", "tree_rows"]
+__all__ = ["CHANGES_ONLY_ABOVE", "graph_marks", "head_graph", "page_context", "render_diff_html", "report_link",
+           "tree_rows"]

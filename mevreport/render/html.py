@@ -31,7 +31,8 @@ from .training import TRAIN_WARNING_KINDS, training_context
 from .training_plots import gradient_flow, memory_stack
 
 LOADER = "load.js"  # runs first: inflates a compressed document, then starts the scripts below with it
-SCRIPTS = ("report.js", "graph.js", "graph_ui.js", "graph_api.js")
+SCRIPTS = ("base.js", "report.js", "graph.js", "graph_ui.js", "graph_api.js")
+GRAPH_SCRIPTS = ("base.js", "graph.js", "graph_ui.js", "graph_api.js")  # the diff page draws HEAD with these
 TRAINING_SCRIPTS = ("training.js",)  # only on pages with a training step: forward-only pages stay as they were
 WARNING_KINDS = {
     "nan_origin": "NaN / Inf origin", "dead_activation": "Dead activation", "large_values": "Large values",
@@ -68,15 +69,28 @@ def _inline_script(text: str) -> Markup:
     return Markup(text.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
 
 
-@functools.lru_cache(maxsize=2)
-def page_scripts(training: bool = False) -> Markup:
-    """The loader, then every page script inside the function it calls with the document
-    (``payload``): at once for a plain document, after inflating a compressed one."""
-    names = SCRIPTS + (TRAINING_SCRIPTS if training else ())
+def _started(names: tuple[str, ...], element_id: str | None = None) -> Markup:
+    """The loader, then the scripts ``names`` inside the function it calls with the document
+    (``payload``, from the element ``element_id``, default the report's): at once for a plain
+    document, after inflating a compressed one."""
     js = templates_dir() / "js"
     body = "\n".join((js / name).read_text(encoding="utf-8") for name in names)
-    return _inline_script((js / LOADER).read_text(encoding="utf-8") + "mevreportLoad(function (payload) {\n" + body
-                          + "\n});\n")
+    tail = "\n});\n" if element_id is None else f"\n}}, {json_for_script(element_id)});\n"
+    return _inline_script((js / LOADER).read_text(encoding="utf-8") + "mevreportLoad(function (payload) {\n" + body + tail)
+
+
+@functools.lru_cache(maxsize=2)
+def page_scripts(training: bool = False) -> Markup:
+    """The report page's scripts."""
+    return _started(SCRIPTS + (TRAINING_SCRIPTS if training else ()))
+
+
+@functools.lru_cache(maxsize=2)
+def graph_scripts(page_script: str, element_id: str) -> Markup:
+    """The graph's scripts for another page (the diff page draws HEAD's graph): base.js, ``page_script``
+    (which sets the page's hooks before the first view), the graph scripts; started with the document
+    in ``element_id``."""
+    return _started(GRAPH_SCRIPTS[:1] + (page_script,) + GRAPH_SCRIPTS[1:], element_id)
 
 
 def _share(value: float | None, total: float | None) -> float:

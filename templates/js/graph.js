@@ -159,7 +159,13 @@
     if (f.statsNode) f.zero = f.statsNode.stats.zero_fraction;
     return f;
   }
+  /* A page may add a line to every box's title (the diff page: what changed in it, api.unitNote). */
   function describe(u) {
+    var d = describeBox(u), note = api.unitNote ? api.unitNote(u) : null;
+    if (note) d.title += " \u2014 " + note;
+    return d;
+  }
+  function describeBox(u) {
     var f = u.fig;
     if (u.key.charAt(0) === "m") {
       var path = unitPath(u.key), g = view.groups[path], call = u.key.indexOf("#") > 0 ? u.key.split("#")[1] : null;

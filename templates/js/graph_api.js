@@ -116,11 +116,13 @@
     G.prefixes(u.module ? path.split(".").slice(0, -1).join(".") : out.module_path).reverse().forEach(function (p) {
       if (S.open[p] && p in classes) actions.appendChild(button("Collapse " + G.short(p), function () { collapse(p); }));
     });
-    if (u.module) actions.appendChild(button("Filter op table", function () {
+    if (!api.showOp) { /* a page without an op table (the diff page) */ }
+    else if (u.module) actions.appendChild(button("Filter op table", function () {
       var m = document.getElementById("op-module"); m.value = path; m.dispatchEvent(new Event("input"));
       document.getElementById("ops").scrollIntoView();
     }));
     else actions.appendChild(button("Show in op table", function () { api.showOp(out.id); }));
+    if (api.unitNote) { var note = api.unitNote(u); if (note) panel.insertBefore(el("p", note, "change-note"), panel.children[1] || null); }
     panel.appendChild(actions);
   }
 

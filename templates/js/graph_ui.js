@@ -12,7 +12,7 @@
   var tip = el("div", null, "graph-tip"); tip.hidden = true; wrap.appendChild(tip);
   var ctx = canvas.getContext("2d"), mctx = mini.getContext("2d");
   var cam = { s: 1, x: 0, y: 0 }, W = 0, H = 0, dpr = 1, pending = false, engaged = false;
-  var colorBy = "group", bins = null;
+  var colorBy = document.getElementById("color-by").value, bins = null;  /* the first option: a page may add its own */
   api.firstDraw = null;
   api.frames = [];  /* [ms per frame]: read by the browser tests and printed, never asserted */
 
@@ -55,7 +55,7 @@
   function colours() {
     var out = {};
     bins = null;
-    if (colorBy !== "group" && colorBy !== "nan") {
+    if (colorBy !== "group" && colorBy !== "nan" && !(api.colourings && api.colourings[colorBy])) {
       var vals = S.units.map(metric).filter(function (v) { return v !== null && (v > 0 || colorBy === "zero"); }).sort(function (a, b) { return a - b; });
       if (vals.length) {
         var cuts = [];  /* upper edges of the bins: quantiles, so each colour holds about a fifth of the boxes */
@@ -64,9 +64,11 @@
         bins = { lo: vals[0], hi: vals[vals.length - 1], cuts: cuts };
       }
     }
+    var extra = api.colourings && api.colourings[colorBy];  /* a page's own colouring (the diff page's changes) */
     S.units.forEach(function (u) {
       var c;
-      if (colorBy === "group") {
+      if (extra) c = extra.colour(u);
+      else if (colorBy === "group") {
         if (u.module) { var g = view.groups[G.unitPath(u.key)]; c = g ? GROUP_COLORS[g[0] % GROUP_COLORS.length] : "#dbe7ff"; }
         else c = u.fig.macs ? "#c9dcff" : "#eceff4";
       } else if (colorBy === "nan") c = u.fig.statsNode ? (u.fig.nan ? "#ff5f56" : "#c8ecd0") : MISSING;
@@ -83,6 +85,8 @@
   function legend() {
     var lg = document.getElementById("legend");
     lg.textContent = "";
+    var extra = api.colourings && api.colourings[colorBy];
+    if (extra) { extra.legend(lg); return; }
     if (colorBy === "group") { lg.textContent = "same colour and \u00d7N: repeated blocks; blue ops do MACs"; return; }
     if (colorBy === "nan") { lg.textContent = "red: NaN or Inf in outputs; grey: no statistics"; return; }
     if (!bins) { lg.textContent = "nothing measured to colour by"; return; }

@@ -4,13 +4,13 @@
  * browser's own DecompressionStream (no library, no network), together with the module
  * table's rows when the page carries them packed, and the scripts start when both are text. */
 "use strict";
-function mevreportLoad(start) {
+function mevreportLoad(start, id) {  /* id: the document's element (the diff page's graph of HEAD has its own) */
   function inflate(el) {
     var bin = atob(el.textContent), bytes = new Uint8Array(bin.length);
     for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
     return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
   }
-  var data = document.getElementById("mevreport-data"), rows = document.getElementById("mevreport-module-rows");
+  var data = document.getElementById(id || "mevreport-data"), rows = document.getElementById("mevreport-module-rows");
   if (data.type === "application/json") { start({ doc: data.textContent, moduleRows: null }); return; }
   Promise.all([inflate(data), rows ? inflate(rows).then(JSON.parse) : null]).then(function (texts) {
     start({ doc: texts[0], moduleRows: texts[1] });

@@ -1,61 +1,17 @@
-/* mevreport page script: theme, module tree, op table, links between sections.
+/* mevreport page script: theme toggle, module tree, ranking, op table, links between sections
+ * (base.js, run first, holds the document, formatting and the op search).
  * Runs inside load.js's start function: ``payload`` holds the document's JSON text.
  * Every model string reaches the page through textContent or setAttribute,
  * never innerHTML, so names like "</script><img onerror=...>" stay text; the one
  * markup set as HTML is the module table's rows on a large page, written and escaped
  * by the same template as the rows of every other page (render/html.py). */
-"use strict";
-var mevreport = (function () {
-  var doc = JSON.parse(payload.doc);
-  var root = document.documentElement;
-  var api = { doc: doc };
-
-  /* ---------- formatting (mirrors mevreport/render/format.py) ---------- */
-  function three(x) {
-    if (x === 0) return "0";
-    var a = Math.abs(x);
-    return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : x.toFixed(2);
-  }
-  var SI = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "K"]];
-  var BIN = [[Math.pow(2, 40), "TiB"], [Math.pow(2, 30), "GiB"], [Math.pow(2, 20), "MiB"], [1024, "KiB"]];
-  function count(v, unit) {
-    unit = unit || "";
-    if (v === null || v === undefined) return "\u2014";
-    for (var i = 0; i < SI.length; i++) if (Math.abs(v) >= SI[i][0]) return (three(v / SI[i][0]) + " " + SI[i][1] + unit).trim();
-    return (Number.isInteger(v) ? v.toLocaleString("en-US") : three(v)) + (unit ? " " + unit : "");
-  }
-  function nbytes(v) {
-    if (v === null || v === undefined) return "\u2014";
-    for (var i = 0; i < BIN.length; i++) if (Math.abs(v) >= BIN[i][0]) return three(v / BIN[i][0]) + " " + BIN[i][1];
-    return v + " B";
-  }
-  function ms(v) {
-    if (v === null || v === undefined) return "\u2014";
-    if (v >= 1000) return three(v / 1000) + " s";
-    if (v < 0.01) return (v * 1000).toFixed(1) + " \u00b5s";
-    return three(v) + " ms";
-  }
-  function num(v) {
-    if (v === null || v === undefined) return "\u2014";
-    if (v === 0) return "0";
-    return Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toPrecision(3) : String(Number(v.toPrecision(4)));
-  }
-  function pct(v) { return v === null || v === undefined ? "\u2014" : (v * 100).toFixed(1) + "%"; }
-  function shape(s) { return "[" + s.join("\u00d7") + "]"; }
-  function opShort(op) { var p = op.split("."); return p.length >= 2 ? p[1] : op; }
-  api.fmt = { count: count, nbytes: nbytes, ms: ms, num: num, pct: pct, shape: shape, opShort: opShort };
-
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  }
-  api.el = el;
+(function (api) {
+  "use strict";
+  var doc = api.doc, root = document.documentElement, fmt = api.fmt, el = api.el, isDark = api.isDark;
+  var count = fmt.count, nbytes = fmt.nbytes, ms = fmt.ms, num = fmt.num, pct = fmt.pct, shape = fmt.shape, opShort = fmt.opShort;
 
   /* ---------- theme ---------- */
   var toggle = document.getElementById("theme-toggle");
-  function isDark() { return root.classList.contains("dark"); }
   function showTheme() {
     toggle.textContent = isDark() ? "Light mode" : "Dark mode";
     toggle.setAttribute("aria-pressed", isDark() ? "true" : "false");
@@ -69,7 +25,6 @@ var mevreport = (function () {
     if (api.onTheme) api.onTheme();
   });
   showTheme();
-  api.isDark = isDark;
 
   /* ---------- sortable helpers ---------- */
   function bindSort(table, onSort) {
@@ -182,52 +137,6 @@ var mevreport = (function () {
       refresh();
     };
   })();
-
-  /* ---------- search: one matcher for the graph and the op table ---------- */
-  /* What a fused kernel computes, so "softmax" finds scaled_dot_product_attention (keys: op short names). */
-  var SYNONYMS = {
-    scaled_dot_product_attention: "softmax attention sdpa matmul bmm",
-    _scaled_dot_product_flash_attention: "softmax attention sdpa flash matmul",
-    _scaled_dot_product_efficient_attention: "softmax attention sdpa matmul",
-    _scaled_dot_product_flash_attention_for_cpu: "softmax attention sdpa flash matmul",
-    _softmax: "softmax", _log_softmax: "log_softmax softmax",
-    native_layer_norm: "layer_norm layernorm normalization", layer_norm: "layernorm normalization",
-    native_batch_norm: "batch_norm batchnorm normalization", _native_batch_norm_legit_no_training: "batch_norm batchnorm normalization",
-    _native_batch_norm_legit: "batch_norm batchnorm normalization", native_group_norm: "group_norm groupnorm normalization",
-    addmm: "linear matmul gemm", mm: "matmul gemm", bmm: "matmul", linear: "matmul gemm",
-    convolution: "conv conv2d conv1d", silu: "swish", embedding: "lookup gather"
-  };
-  var classes = {};
-  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
-  var hayCache = {};
-  function hay(n) {
-    var h = hayCache[n.id];
-    if (h !== undefined) return h;
-    var parts = [n.op, n.module_path], p = n.module_path ? n.module_path.split(".") : [];
-    for (var i = 1; i <= p.length; i++) { var c = classes[p.slice(0, i).join(".")]; if (c) parts.push(c); }
-    parts.push(SYNONYMS[opShort(n.op)] || "");
-    n.outputs.forEach(function (o) { parts.push("[" + o.shape.join("x") + "]"); });
-    h = hayCache[n.id] = parts.join(" ").toLowerCase();
-    return h;
-  }
-  /* A predicate over ops for a query: every word must occur in the op, its module path, a class on that
-   * path, its output shapes (typed with x or \u00d7) or what its fused kernel computes. */
-  api.opMatcher = function (query) {
-    var words = String(query).toLowerCase().replace(/\u00d7/g, "x").replace(/(\d)\s*x\s*(?=\d)/g, "$1x").trim().split(/\s+/)
-      .filter(function (w) { return w; });
-    /* a shape word matches whole dimensions: "2x8" finds [1x2x8] but not [12x80]; brackets pin the ends */
-    var tests = words.map(function (w) {
-      var m = /^(\[?)(\d+(?:x\d+)*)(\]?)$/.exec(w);
-      if (!m || (m[2].indexOf("x") < 0 && !m[1] && !m[3])) return function (h) { return h.indexOf(w) >= 0; };
-      var re = new RegExp((m[1] ? "\\[" : "[\\[x]") + m[2] + (m[3] ? "\\]" : "[\\]x]"));
-      return function (h) { return re.test(h); };
-    });
-    return function (n) {
-      var h = hay(n);
-      for (var i = 0; i < tests.length; i++) if (!tests[i](h)) return false;
-      return true;
-    };
-  };
 
   /* ---------- flat ranking: the top N modules at any depth by one figure ---------- */
   (function ranking() {
@@ -377,6 +286,4 @@ var mevreport = (function () {
     a.download = (doc.model.name || "report").replace(/[^A-Za-z0-9_.-]+/g, "_") + ".json";
     a.click();
   });
-  return api;
-})();
-window.mevreport = mevreport;  /* the page API (docs/report.md): a global, as the scripts run inside load.js's function */
+})(mevreport);
