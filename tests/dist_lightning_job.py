@@ -44,6 +44,10 @@ def main(out: str) -> None:
     rank = trainer.global_rank
     with open(f"{out}/rank{rank}.json", "w") as f:
         json.dump({"paths": [str(p) for p in callback.paths], "world": trainer.world_size}, f)
+    # torch's documented shutdown: the trainer leaves a gloo group alive, and a process that exits with it
+    # can abort in interpreter finalization (SIGABRT, "terminate called without an active exception")
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
