@@ -36,6 +36,24 @@ class Attention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(1, 8, 16)
 
 
+class ObjectWords(nn.Module):
+    """Modules named like the properties every JavaScript object inherits: a map keyed by module path
+    built from ``{}`` finds ``constructor`` there before any module, and drops ``__proto__``."""
+
+    NAMES = ("__proto__", "constructor", "hasOwnProperty", "toString")
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in self.NAMES:
+            self.add_module(name, nn.Sequential(nn.Linear(4, 4), nn.ReLU()) if name == "constructor"
+                            else nn.Linear(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.NAMES:
+            x = getattr(self, name)(x)
+        return x
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, tuple[Path, mevreport.Report]]:
     out = tmp_path_factory.mktemp("graph")
@@ -47,6 +65,7 @@ def pages(tmp_path_factory) -> dict[str, tuple[Path, mevreport.Report]]:
         "gpt1": lambda: M.gpt_own(n_layer=1),
         "bottleneck": lambda: (M.Bottleneck(64, 16).eval(), torch.randn(1, 64, 8, 8)),
         "attention": lambda: (Attention().eval(), torch.randn(1, 8, 16)),
+        "words": lambda: (ObjectWords().eval(), torch.randn(2, 4)),
     }
     for name, build in builds.items():
         model, x = build()
@@ -410,3 +429,30 @@ def test_print_gives_the_whole_graph_and_every_row(browser, pages):  # noqa: F81
     assert p.page.locator("#op-table tbody tr").count() == 100
     assert p.page.locator("#graph-print").is_hidden()
     p.page.close()
+
+
+def test_modules_named_like_object_properties(browser, pages):  # noqa: F811
+    """``__proto__``, ``constructor``, ... are module paths like any other: their boxes, labels, search,
+    expansion and module rows all work (each page map keyed by path has no prototype)."""
+    p, report = _open(browser, pages, "words")
+    assert p.errors == []
+    assert p.page.evaluate("mevreport.collapseAll()") == 4
+    labels = p.page.evaluate("mevreport.graphCore.scene.units.map(u => u.desc.lines)")
+    # three alike Linear(4, 4) modules share a repeat group; the Sequential is alone
+    assert labels == [["__proto__", "Linear \u00d73"], ["constructor", "Sequential"],
+                      ["hasOwnProperty", "Linear \u00d73"], ["toString", "Linear \u00d73"]]
+    # depth 2: the three Linears' t and addmm each, constructor's two children as boxes
+    assert p.page.evaluate("mevreport.expandToDepth(2)") == 3 * 2 + 2
+    assert p.page.evaluate("mevreport.expandAll()") == len(report.nodes) == 3 * 2 + 2 + 1
+    assert p.page.evaluate("mevreport.collapseAll()") == 4
+    p.page.evaluate("mevreport.graph.select('m:constructor')")
+    p.page.keyboard.press("Enter")  # expands constructor alone: its two children become boxes
+    assert len(p.page.evaluate("mevreport.graph.units()")) == 4 - 1 + 2
+    for name in ObjectWords.NAMES:
+        ops = sum(1 for n in report.nodes if n.module_path == name or n.module_path.startswith(name + "."))
+        assert p.page.evaluate(f"mevreport.search({name!r})") == ops > 0
+    rows = p.page.eval_on_selector_all("#module-table tbody tr", "rows => rows.map(r => r.dataset.path)")
+    assert sorted(rows) == sorted(m.path for m in report.modules)
+    assert p.errors == []
+    p.page.close()
+

@@ -68,9 +68,9 @@ var mevreport = (function () {
     addmm: "linear matmul gemm", mm: "matmul gemm", bmm: "matmul", linear: "matmul gemm",
     convolution: "conv conv2d conv1d", silu: "swish", embedding: "lookup gather"
   };
-  var classes = {};
+  var classes = Object.create(null);
   doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
-  var hayCache = {};
+  var hayCache = Object.create(null);
   function hay(n) {
     var h = hayCache[n.id];
     if (h !== undefined) return h;

@@ -12,11 +12,13 @@
   "use strict";
   var doc = api.doc, fmt = api.fmt;
   var view = JSON.parse(document.getElementById("mevreport-view").textContent);
+  /* maps keyed by module path have no prototype: a module may be named "constructor" or "__proto__" */
+  view.groups = Object.assign(Object.create(null), view.groups);
   var XS = 220, YS = 80, BW = 200, BH = 44, FAN = 8;
-  var nodes = doc.nodes, byId = {}, consumersOf = {};
+  var nodes = doc.nodes, byId = Object.create(null), consumersOf = Object.create(null);
   nodes.forEach(function (n) { byId[n.id] = n; consumersOf[n.id] = []; });
   nodes.forEach(function (n) { n.inputs.forEach(function (s) { if (consumersOf[s]) consumersOf[s].push(n.id); }); });
-  var classes = {};
+  var classes = Object.create(null);
   doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
 
   function prefixes(path) {
@@ -36,11 +38,11 @@
   }
   function unitPath(key) { return key.slice(2).split("#")[0]; }
   function unitsFor(openSet) {
-    var order = [], members = {}, inputs = {}, seen = {}, unitOf = {};
+    var order = [], members = Object.create(null), inputs = Object.create(null), seen = Object.create(null), unitOf = Object.create(null);
     nodes.forEach(function (n) {
       var key = unitKey(n.module_path, n.id, openSet, n.module_call);
       unitOf[n.id] = key;
-      if (!members[key]) { members[key] = []; inputs[key] = []; seen[key] = {}; order.push(key); }
+      if (!members[key]) { members[key] = []; inputs[key] = []; seen[key] = Object.create(null); order.push(key); }
       members[key].push(n.id);
       n.inputs.forEach(function (src) {
         var s = unitOf[src];
@@ -50,10 +52,10 @@
     return order.map(function (k) { return { key: k, ids: members[k], inputs: inputs[k] }; });
   }
   /* Every module path prefix an op sits under; those that never ran (a ModuleList) are always open. */
-  var allPaths = {};
+  var allPaths = Object.create(null);
   nodes.forEach(function (n) { sharedPrefixes(n.module_path).forEach(function (p) { allPaths[p] = true; }); });
   function openForDepth(depth) {
-    var o = {};
+    var o = Object.create(null);
     Object.keys(allPaths).forEach(function (p) {
       if (!(p in classes) || depth === null || p.split(".").length < depth) o[p] = true;
     });
@@ -67,7 +69,7 @@
     return want + n + 1;
   }
   function anchors(us) {
-    var out = {}, following = null, previous = null, i;
+    var out = Object.create(null), following = null, previous = null, i;
     for (i = us.length - 1; i >= 0; i--) { out[us[i].key] = following; if (us[i].inputs.length) following = us[i].key; }
     for (i = 0; i < us.length; i++) { if (out[us[i].key] === null) out[us[i].key] = previous; if (us[i].inputs.length) previous = us[i].key; }
     return out;
@@ -77,7 +79,7 @@
    * beside the op that ran next.  Column: the mean column of the inputs (sources: of their consumers),
    * nearest free, so a main path stays straight and branches sit beside it, in execution order. */
   function layout(us) {
-    var consumers = {}, layer = {}, col = {}, taken = {}, counts = {}, wanted = {};
+    var consumers = Object.create(null), layer = Object.create(null), col = Object.create(null), taken = Object.create(null), counts = Object.create(null), wanted = Object.create(null);
     us.forEach(function (u) { consumers[u.key] = []; });
     us.forEach(function (u) { u.inputs.forEach(function (s) { consumers[s].push(u.key); }); });
     var sources = us.filter(function (u) { return u.inputs.length === 0; });
@@ -98,14 +100,14 @@
       var sum = 0, k = 0;
       refs.forEach(function (s) { if (s in col) { sum += col[s]; k++; } });
       var want = k ? Math.floor(sum / k + 0.5) : 0, l = layer[u.key];
-      var row = taken[l] = taken[l] || {};
+      var row = taken[l] = taken[l] || Object.create(null);
       col[u.key] = nearestFree(row, want, counts[l] || 0);
       counts[l] = (counts[l] || 0) + 1;
       wanted[u.key] = want;
       row[col[u.key]] = true;
     }
     function tidy(keys) {
-      var groups = {};
+      var groups = Object.create(null);
       keys.forEach(function (k) { (groups[wanted[k]] = groups[wanted[k]] || []).push(k); });
       Object.keys(groups).forEach(function (w) {
         var ks = groups[w], cs = ks.map(function (k) { return col[k]; }).sort(function (a, b) { return a - b; });
@@ -122,7 +124,7 @@
       });
     tidy(current);
     sources.forEach(function (u) { place(u, consumers[u.key].length ? consumers[u.key] : (anchor[u.key] ? [anchor[u.key]] : [])); });
-    var out = {};
+    var out = Object.create(null);
     Object.keys(col).forEach(function (k) { out[k] = [col[k], layer[k]]; });
     return out;
   }
@@ -132,7 +134,7 @@
     var best = 1, deepest = 1;
     doc.modules.forEach(function (m) { if (m.depth > deepest) deepest = m.depth; });
     for (var d = 1; d <= deepest; d++) {
-      var o = openForDepth(d), keys = {}, k = 0;
+      var o = openForDepth(d), keys = Object.create(null), k = 0;
       for (var i = 0; i < nodes.length && k <= max; i++) {
         var key = unitKey(nodes[i].module_path, nodes[i].id, o, nodes[i].module_call);
         if (!keys[key]) { keys[key] = true; k++; }
@@ -182,8 +184,8 @@
   }
 
   /* ---------- the scene: units with world positions, edges, a grid for hit tests ---------- */
-  var S = { units: [], byKey: {}, edges: [], grid: {}, bounds: { x0: 0, y0: 0, x1: 1, y1: 1 }, open: {},
-            colours: {}, selected: null, marked: {}, layoutMs: 0 };
+  var S = { units: [], byKey: Object.create(null), edges: [], grid: Object.create(null), bounds: { x0: 0, y0: 0, x1: 1, y1: 1 }, open: Object.create(null),
+            colours: Object.create(null), selected: null, marked: Object.create(null), layoutMs: 0 };
   function build(openSet) {
     var t0 = performance.now();
     var us = unitsFor(openSet);
@@ -196,7 +198,7 @@
   function expandIn(openSet, path) {
     var t0 = performance.now(), old = S.byKey, oldUnitOf = S.unitOf;
     var boxes = S.units.filter(function (u) { return u.module && unitPath(u.key) === path; });
-    var us = unitsFor(openSet), groups = {}, pos = {}, whole = !boxes.length;
+    var us = unitsFor(openSet), groups = Object.create(null), pos = Object.create(null), whole = !boxes.length;
     us.forEach(function (u) {
       if (old[u.key]) { pos[u.key] = [old[u.key].col, old[u.key].layer]; return; }
       var from = oldUnitOf[u.ids[0]];
@@ -205,7 +207,7 @@
     });
     if (whole) return scene(openSet, us, layout(us), t0, {});
     boxes.sort(function (a, b) { return b.layer - a.layer; }).forEach(function (box) {
-      var inner = groups[box.key] || [], mine = {};
+      var inner = groups[box.key] || [], mine = Object.create(null);
       if (!inner.length) return;
       inner.forEach(function (u) { mine[u.key] = true; });
       var sub = layout(inner.map(function (u) {
@@ -227,8 +229,8 @@
   function scene(openSet, us, pos, t0, keep) {
     S.open = openSet;
     S.layoutMs = performance.now() - t0;
-    S.byKey = {}; S.grid = {}; S.unitOf = {};
-    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, fanout = {};
+    S.byKey = Object.create(null); S.grid = Object.create(null); S.unitOf = Object.create(null);
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, fanout = Object.create(null);
     us.forEach(function (u) {
       var was = keep[u.key];
       u.fig = was ? was.fig : figures(u); u.desc = was ? was.desc : describe(u);
@@ -282,12 +284,12 @@
         heads.closePath();
       }
     }
-    ctx.lineWidth = Math.max(1, 1 / s) * (full ? 1 : 1);
+    ctx.lineWidth = Math.max(1, 1 / s);
     ctx.strokeStyle = theme.faint; ctx.stroke(faint);
     ctx.strokeStyle = theme.edge; ctx.stroke(normal);
     if (arrows) { ctx.fillStyle = theme.edge; ctx.fill(heads); }
     ctx.strokeStyle = theme.hot; ctx.lineWidth = Math.max(2, 2 / s); ctx.stroke(hot);
-    var byColour = {}, visible = [];
+    var byColour = Object.create(null), visible = [];
     for (i = 0; i < S.units.length; i++) {
       u = S.units[i];
       if (u.x + hx < vx0 || u.x - hx > vx1 || u.y + hy < vy0 || u.y - hy > vy1) continue;

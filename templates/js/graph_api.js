@@ -20,20 +20,20 @@
     return path === "" || p === path || p.indexOf(path + ".") === 0;
   }
   function expand(path) {
-    var o = Object.assign({}, S.open); o[path] = true;
+    var o = Object.assign(Object.create(null), S.open); o[path] = true;
     setView(o, true, path);
     var first = S.units.filter(function (u) { return inside(u, path); })[0];
     if (first) select(first.key);
   }
   function collapse(path) {
-    var o = Object.assign({}, S.open);
+    var o = Object.assign(Object.create(null), S.open);
     Object.keys(o).forEach(function (p) { if ((p === path || p.indexOf(path + ".") === 0) && p in classes) delete o[p]; });
     setView(o, true);
     var again = S.units.filter(function (u) { return u.module && G.unitPath(u.key) === path; })[0];
     if (again) select(again.key);
   }
   function reveal(id) {
-    var o = Object.assign({}, S.open);
+    var o = Object.assign(Object.create(null), S.open);
     G.prefixes(byId[id].module_path).forEach(function (p) { o[p] = true; });
     setView(o, true);
   }
@@ -81,7 +81,7 @@
     wrapEl.appendChild(ends);
     return wrapEl;
   }
-  var paramsOf = {};
+  var paramsOf = Object.create(null);
   api.doc.modules.forEach(function (m) { paramsOf[m.path] = m.params; });
   function showPanel(key) {
     var u = S.byKey[key];
@@ -129,7 +129,7 @@
   /* ---------- search ---------- */
   var search = { matches: [], at: -1 }, status = document.getElementById("graph-search-status");
   function markMatches() {
-    S.marked = {};
+    S.marked = Object.create(null);
     search.matches.forEach(function (id) { var u = unitOfNode(id); if (u) S.marked[u.key] = true; });
   }
   function go(step) {
@@ -145,7 +145,7 @@
     text = String(text || "").trim();
     search.at = -1;
     search.matches = text ? api.doc.nodes.filter(api.opMatcher(text)).map(function (n) { return n.id; }) : [];
-    S.marked = {};
+    S.marked = Object.create(null);
     if (!text) status.textContent = "";
     else if (!search.matches.length) { status.textContent = "No match for \u201c" + text + "\u201d"; U.redraw(); }
     else go(1);
@@ -252,14 +252,14 @@
     select("n" + id);
   };
   api.showModuleInGraph = function (path) {
-    var o = Object.assign({}, S.open);
+    var o = Object.assign(Object.create(null), S.open);
     G.prefixes(path).slice(0, -1).forEach(function (p) { o[p] = true; });
     setView(o, true);
     document.getElementById("graph-section").scrollIntoView();
     var keys = S.units.filter(function (u) { return inside(u, path); }).map(function (u) { return u.key; });
     if (!keys.length) return;
     select(keys[0]);
-    S.marked = {}; if (keys.length > 1) keys.forEach(function (k) { S.marked[k] = true; });
+    S.marked = Object.create(null); if (keys.length > 1) keys.forEach(function (k) { S.marked[k] = true; });
     U.redraw();
   };
   /* Internals for tests and the API below: unit keys, selection, where a box is on screen. */
@@ -270,7 +270,7 @@
     position: function (key) { var u = S.byKey[key]; return u ? { x: u.x, y: u.y } : null; },
     screen: function (key) { var u = S.byKey[key]; return { x: U.cam.x + U.cam.s * u.x, y: U.cam.y + U.cam.s * u.y }; },
     focus: function (key, scale) { var u = S.byKey[key]; U.cam.s = scale || 1; U.centreOn(u, U.cam.s); },
-    layoutFor: function (openList) { var o = {}; openList.forEach(function (p) { o[p] = true; }); return G.layout(G.unitsFor(o)); },
+    layoutFor: function (openList) { var o = Object.create(null); openList.forEach(function (p) { o[p] = true; }); return G.layout(G.unitsFor(o)); },
     showPanel: showPanel, expand: expand, collapse: collapse, select: select, exportSize: exportSize,
     camera: U.cam, zoomAt: U.zoomAt, fit: U.fitAll, redraw: U.redraw, layoutMs: function () { return S.layoutMs; },
     firstDepth: firstDepth

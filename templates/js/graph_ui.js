@@ -53,7 +53,7 @@
     return colorBy === "latency" ? fmt.ms(v) : colorBy === "bytes" ? fmt.nbytes(v) : colorBy === "zero" ? fmt.pct(v) : fmt.count(v);
   }
   function colours() {
-    var out = {};
+    var out = Object.create(null);
     bins = null;
     if (colorBy !== "group" && colorBy !== "nan" && !(api.colourings && api.colourings[colorBy])) {
       var vals = S.units.map(metric).filter(function (v) { return v !== null && (v > 0 || colorBy === "zero"); }).sort(function (a, b) { return a - b; });
@@ -135,7 +135,7 @@
     mctx.setTransform(1, 0, 0, 1, 0, 0);
     mctx.fillStyle = theme().bg; mctx.fillRect(0, 0, mw, mh);
     mctx.fillStyle = "#8a94a6";
-    var cell = {};
+    var cell = Object.create(null);
     S.units.forEach(function (u) {  /* one pixel per occupied cell, whatever the op count */
       var px = Math.floor(ox + s * u.x), py = Math.floor(oy + s * u.y), k = px + "," + py;
       if (!cell[k]) { cell[k] = 1; mctx.fillRect(px, py, Math.max(1, s * G.BW), Math.max(1, s * G.BH)); }

@@ -54,10 +54,10 @@
     var table = document.getElementById("module-table");
     if (!table) return;
     var tbody = table.tBodies[0];
-    var rows, byPath, children, collapsed = {}, packed = payload.moduleRows;
+    var rows, byPath, children, collapsed = Object.create(null), packed = payload.moduleRows;
     function collect() {
       rows = Array.prototype.slice.call(tbody.rows);
-      byPath = {}; children = {};
+      byPath = Object.create(null); children = Object.create(null);
       rows.forEach(function (tr) {
         var path = tr.dataset.path;
         byPath[path] = tr;
@@ -142,7 +142,7 @@
   (function ranking() {
     var by = document.getElementById("rank-by"), nSel = document.getElementById("rank-n"), table = document.getElementById("rank-table");
     if (!by) return;
-    var zero = {};  /* a module's zero fraction: that of its last op with statistics, as the graph shows it */
+    var zero = Object.create(null);  /* a module's zero fraction: that of its last op with statistics, as the graph shows it */
     doc.nodes.forEach(function (n) {
       if (!n.stats) return;
       var p = n.module_path ? n.module_path.split(".") : [];
@@ -181,7 +181,7 @@
     var modIn = document.getElementById("op-module"), countEl = document.getElementById("op-count");
     var pageEl = document.getElementById("op-page");
     var nodes = doc.nodes, view = nodes, page = 0, highlight = -1;
-    var types = {}, paths = {};
+    var types = Object.create(null), paths = Object.create(null);
     nodes.forEach(function (n) { types[opShort(n.op)] = (types[opShort(n.op)] || 0) + 1; paths[n.module_path] = 1; });
     Object.keys(types).sort().forEach(function (t) {
       var o = el("option", t + " (" + types[t] + ")"); o.value = t; typeSel.appendChild(o);

@@ -5,7 +5,7 @@
 (function () {
   var table = document.getElementById("op-table");
   if (!table || !window.mevreport) return;
-  var phase = {};
+  var phase = Object.create(null);
   mevreport.doc.nodes.forEach(function (n) { phase[n.id] = n.phase || "forward"; });
   var tbody = table.tBodies[0];
   function mark() {
