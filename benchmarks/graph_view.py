@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--html", type=Path, default=None, help="a report page of a GPT (modules h.0, h.1, ...)")
     ap.add_argument("--layers", type=int, default=48)
     args = ap.parse_args()
-    measure(args.html if args.html is not None else page_for(args.layers))
+    measure(args.html.resolve() if args.html is not None else page_for(args.layers))
 
 
 if __name__ == "__main__":
