@@ -51,9 +51,12 @@ def test_first_view_is_readable_collapsed_and_fully_expanded(browser, gpt_page):
     p.page.close()
 
 
-def test_minimap_shows_the_graph_and_a_click_moves_the_view_there(browser, gpt_page):  # noqa: F811
+@pytest.mark.parametrize("width", [1300, 390])
+def test_minimap_shows_the_graph_and_a_click_moves_the_view_there(browser, gpt_page, width):  # noqa: F811
+    """On a phone the overview is drawn smaller (90 x 66 CSS pixels) from the same 150 x 110 canvas."""
     path = gpt_page[0]
     p = Page(browser, path)
+    p.page.set_viewport_size({"width": width, "height": 900})
     p.page.evaluate("mevreport.expandAll()")
     p.page.wait_for_timeout(50)
     mini = p.page.locator("#graph canvas.minimap")
@@ -74,12 +77,15 @@ def test_minimap_shows_the_graph_and_a_click_moves_the_view_there(browser, gpt_p
     before = p.page.evaluate(_VIEW)
     box = mini.bounding_box()
     assert box is not None
-    p.page.mouse.click(box["x"] + 1 + t["ox"] + t["s"] * wx, box["y"] + 1 + t["oy"] + t["s"] * wy)
+    css = (150, 110) if width > 600 else (90, 66)
+    assert (box["width"], box["height"]) == (css[0] + 2, css[1] + 2)  # and a 1 px border
+    kx, ky = css[0] / 150, css[1] / 110
+    p.page.mouse.click(box["x"] + 1 + kx * (t["ox"] + t["s"] * wx), box["y"] + 1 + ky * (t["oy"] + t["s"] * wy))
     p.page.wait_for_timeout(50)
     cam = p.page.evaluate("({s: mevreport.graph.camera.s, x: mevreport.graph.camera.x, y: mevreport.graph.camera.y})")
     assert cam["s"] == pytest.approx(before["s"])  # the zoom is kept
     # the clicked world point is now at the centre of the view (within the pixel the click was rounded to)
-    assert cam["x"] + cam["s"] * wx == pytest.approx(before["W"] / 2, abs=cam["s"] / t["s"] + 1)
-    assert cam["y"] + cam["s"] * wy == pytest.approx(before["H"] / 2, abs=cam["s"] / t["s"] + 1)
+    assert cam["x"] + cam["s"] * wx == pytest.approx(before["W"] / 2, abs=cam["s"] / (kx * t["s"]) + 1)
+    assert cam["y"] + cam["s"] * wy == pytest.approx(before["H"] / 2, abs=cam["s"] / (ky * t["s"]) + 1)
     assert p.errors == []
     p.page.close()

@@ -145,8 +145,11 @@
   }
   mini.addEventListener("pointerdown", function (ev) {
     ev.stopPropagation();
+    /* the click in the canvas's own pixels: inside its border, and CSS may draw it smaller (a phone) */
     var t = mini._t, r = mini.getBoundingClientRect();
-    var wx = (ev.clientX - r.left - t.ox) / t.s, wy = (ev.clientY - r.top - t.oy) / t.s;
+    var mx = (ev.clientX - r.left - mini.clientLeft) * mini.width / mini.clientWidth;
+    var my = (ev.clientY - r.top - mini.clientTop) * mini.height / mini.clientHeight;
+    var wx = (mx - t.ox) / t.s, wy = (my - t.oy) / t.s;
     cam.x = W / 2 - cam.s * wx; cam.y = H / 2 - cam.s * wy; engage(true); redraw();
   });
 
