@@ -62,9 +62,10 @@ def large() -> None:
 
 
 def releases() -> None:
-    out = HERE / "releases"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
+    # paths relative to the root the commands run in: the diff page and the index print the paths given
+    out = (HERE / "releases").relative_to(ROOT)
+    shutil.rmtree(ROOT / out, ignore_errors=True)
+    (ROOT / out).mkdir()
     for version in ("1.8", "1.9", "1.10"):
         mevreport("report", f"{RELEASES}:v{version.replace('.', '_')}", "-q", "--label", f"v{version}.0",
                   "--runs", "5", "-o", out / f"v{version}.0.html", "--json", out / f"v{version}.0.json")
