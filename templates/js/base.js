@@ -52,6 +52,22 @@ var mevreport = (function () {
   api.el = el;
 
   api.isDark = function () { return root.classList.contains("dark"); };
+
+  /* ---------- module paths: classes and prefixes (maps keyed by path have no prototype: a module may
+   * be named "constructor" or "__proto__") ---------- */
+  var classes = Object.create(null);
+  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
+  /* "a.b.c" -> ["a", "a.b", "a.b.c"], a new array; "" (the root) -> [] */
+  function prefixes(path) {
+    if (!path) return [];
+    var parts = path.split("."), out = [];
+    for (var i = 0; i < parts.length; i++) out.push(parts.slice(0, i + 1).join("."));
+    return out;
+  }
+  /* The same, shared and read-only, for per-op walks: 100,000 ops sit under far fewer paths. */
+  var prefixMemo = Object.create(null);
+  function sharedPrefixes(path) { return prefixMemo[path] || (prefixMemo[path] = prefixes(path)); }
+  api.classes = classes; api.prefixes = prefixes; api.sharedPrefixes = sharedPrefixes;
   var opShort = api.fmt.opShort;
 
   /* ---------- search: one matcher for the graph and the op table ---------- */
@@ -68,14 +84,12 @@ var mevreport = (function () {
     addmm: "linear matmul gemm", mm: "matmul gemm", bmm: "matmul", linear: "matmul gemm",
     convolution: "conv conv2d conv1d", silu: "swish", embedding: "lookup gather"
   };
-  var classes = Object.create(null);
-  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
   var hayCache = Object.create(null);
   function hay(n) {
     var h = hayCache[n.id];
     if (h !== undefined) return h;
-    var parts = [n.op, n.module_path], p = n.module_path ? n.module_path.split(".") : [];
-    for (var i = 1; i <= p.length; i++) { var c = classes[p.slice(0, i).join(".")]; if (c) parts.push(c); }
+    var parts = [n.op, n.module_path];
+    sharedPrefixes(n.module_path).forEach(function (p) { if (classes[p]) parts.push(classes[p]); });
     parts.push(SYNONYMS[opShort(n.op)] || "");
     n.outputs.forEach(function (o) { parts.push("[" + o.shape.join("x") + "]"); });
     h = hayCache[n.id] = parts.join(" ").toLowerCase();

@@ -18,18 +18,7 @@
   var nodes = doc.nodes, byId = Object.create(null), consumersOf = Object.create(null);
   nodes.forEach(function (n) { byId[n.id] = n; consumersOf[n.id] = []; });
   nodes.forEach(function (n) { n.inputs.forEach(function (s) { if (consumersOf[s]) consumersOf[s].push(n.id); }); });
-  var classes = Object.create(null);
-  doc.modules.forEach(function (m) { classes[m.path] = m.class_name; });
-
-  function prefixes(path) {
-    if (!path) return [];
-    var parts = path.split("."), out = [];
-    for (var i = 0; i < parts.length; i++) out.push(parts.slice(0, i + 1).join("."));
-    return out;
-  }
-  /* The same, shared and read-only, for the per-op walks below: 100,000 ops sit under far fewer paths. */
-  var prefixMemo = Object.create(null);
-  function sharedPrefixes(path) { return prefixMemo[path] || (prefixMemo[path] = prefixes(path)); }
+  var classes = api.classes, prefixes = api.prefixes, sharedPrefixes = api.sharedPrefixes;
   /* A module called more than once gives one box per call when the op is its own: merged, its box would feed itself. */
   function unitKey(path, id, openSet, call) {
     var ps = sharedPrefixes(path);

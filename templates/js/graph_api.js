@@ -14,26 +14,28 @@
     if (!keep) U.initialView(); else U.redraw();
     if (search.matches.length) markMatches();
   }
+  /* a copy of the open set to change and pass to setView (keyed by path: no prototype) */
+  function openNow() { return Object.assign(Object.create(null), S.open); }
   function unitOfNode(id) { return S.unitOf[id] || null; }
   function inside(u, path) {
     var p = u.module ? G.unitPath(u.key) : byId[u.ids[0]].module_path;
     return path === "" || p === path || p.indexOf(path + ".") === 0;
   }
   function expand(path) {
-    var o = Object.assign(Object.create(null), S.open); o[path] = true;
+    var o = openNow(); o[path] = true;
     setView(o, true, path);
     var first = S.units.filter(function (u) { return inside(u, path); })[0];
     if (first) select(first.key);
   }
   function collapse(path) {
-    var o = Object.assign(Object.create(null), S.open);
+    var o = openNow();
     Object.keys(o).forEach(function (p) { if ((p === path || p.indexOf(path + ".") === 0) && p in classes) delete o[p]; });
     setView(o, true);
     var again = S.units.filter(function (u) { return u.module && G.unitPath(u.key) === path; })[0];
     if (again) select(again.key);
   }
   function reveal(id) {
-    var o = Object.assign(Object.create(null), S.open);
+    var o = openNow();
     G.prefixes(byId[id].module_path).forEach(function (p) { o[p] = true; });
     setView(o, true);
   }
@@ -252,7 +254,7 @@
     select("n" + id);
   };
   api.showModuleInGraph = function (path) {
-    var o = Object.assign(Object.create(null), S.open);
+    var o = openNow();
     G.prefixes(path).slice(0, -1).forEach(function (p) { o[p] = true; });
     setView(o, true);
     document.getElementById("graph-section").scrollIntoView();

@@ -144,9 +144,7 @@
     if (!by) return;
     var zero = Object.create(null);  /* a module's zero fraction: that of its last op with statistics, as the graph shows it */
     doc.nodes.forEach(function (n) {
-      if (!n.stats) return;
-      var p = n.module_path ? n.module_path.split(".") : [];
-      for (var i = 1; i <= p.length; i++) zero[p.slice(0, i).join(".")] = n.stats.zero_fraction;
+      if (n.stats) api.sharedPrefixes(n.module_path).forEach(function (p) { zero[p] = n.stats.zero_fraction; });
     });
     var FIG = {
       macs: [function (m) { return m.macs; }, count], flops: [function (m) { return m.flops; }, count],
