@@ -456,3 +456,20 @@ def test_modules_named_like_object_properties(browser, pages):  # noqa: F811
     assert p.errors == []
     p.page.close()
 
+
+def test_long_op_names_are_shortened_to_fit_their_box(browser, pages):  # noqa: F811
+    """CPU attention runs ``_scaled_dot_product_flash_attention_for_cpu`` (43 characters): its label keeps
+    the end of the name, like a module path's, within the box's ``label_chars``."""
+    p, report = _open(browser, pages, "attention")
+    n = p.page.evaluate("mevreport.graphCore.view.label_chars")
+    assert p.page.evaluate("mevreport.expandAll()") == len(report.nodes)
+    labels = {u["key"]: u["lines"][0] for u in p.page.evaluate(
+        "mevreport.graphCore.scene.units.map(u => ({key: u.key, lines: u.desc.lines}))")}
+    for node in report.nodes:
+        name = node.op.split(".")[1]
+        want = name if len(name) <= n else "\u2026" + name[len(name) - (n - 1):]
+        assert labels[f"n{node.id}"] == want
+    assert any(len(node.op.split(".")[1]) > n for node in report.nodes)  # the case this is about occurs
+    assert p.errors == []
+    p.page.close()
+

@@ -167,7 +167,7 @@
     }
     var n = f.out;
     return {
-      lines: [fmt.opShort(n.op), n.outputs.length ? fmt.shape(n.outputs[0].shape) : ""],
+      lines: [short(fmt.opShort(n.op)), n.outputs.length ? fmt.shape(n.outputs[0].shape) : ""],
       title: n.op + " in " + (n.module_path || "(root)") + ": " + fmt.count(f.macs, "MACs") + ", " + fmt.nbytes(f.bytes)
     };
   }
