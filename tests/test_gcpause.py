@@ -79,8 +79,12 @@ def test_a_process_that_froze_objects_itself_is_left_as_it_is():
         assert before > 0
         model = Observer()
         capture(model, torch.randn(2, 4), runs=1)
-        assert {frozen for _, frozen, _ in model.notes.seen} == {before}  # nothing frozen by the capture
-        assert gc.get_freeze_count() == before  # and nothing of the process's unfrozen
+        # Frozen objects still die by reference count, so the count may fall a little (CI saw 2 fewer);
+        # it never rises (the capture froze nothing: its model and tensors, made after the process froze,
+        # would add thousands) and never drops to zero (the process's objects were not unfrozen).
+        seen = [frozen for _, frozen, _ in model.notes.seen]
+        assert seen and min(seen) > 0 and max(seen) <= before
+        assert 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
 
